@@ -1,0 +1,69 @@
+//! The virtual clock every rule reads: real time plus an offset that the control API can move
+//! forward (`POST /_sandbox/clock/advance`), so OTP expiry and the 60 s resend rule can be tested
+//! without waiting.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// Milliseconds since the Unix epoch, in virtual time.
+pub type Millis = i64;
+
+pub const SECOND: Millis = 1_000;
+pub const MINUTE: Millis = 60 * SECOND;
+
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset: AtomicI64,
+}
+
+impl Clock {
+    pub fn now(&self) -> Millis {
+        let real = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        real + self.offset.load(Ordering::Relaxed)
+    }
+
+    /// Moves virtual time forward; returns the new offset.
+    pub fn advance(&self, by: Millis) -> Millis {
+        self.offset.fetch_add(by, Ordering::Relaxed) + by
+    }
+
+    pub fn offset(&self) -> Millis {
+        self.offset.load(Ordering::Relaxed)
+    }
+
+    pub fn reset(&self) {
+        self.offset.store(0, Ordering::Relaxed);
+    }
+}
+
+/// ISO-8601 UTC with milliseconds, as ABDM writes timestamps: `2026-11-26T10:00:00.000Z`.
+pub fn iso(at: Millis) -> String {
+    DateTime::<Utc>::from_timestamp_millis(at)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advance_moves_now_forward() {
+        let clock = Clock::default();
+        let before = clock.now();
+        clock.advance(61 * SECOND);
+        assert!(clock.now() - before >= 61 * SECOND);
+        clock.reset();
+        assert_eq!(clock.offset(), 0);
+    }
+
+    #[test]
+    fn iso_format() {
+        assert_eq!(iso(0), "1970-01-01T00:00:00.000Z");
+    }
+}

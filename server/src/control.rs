@@ -1,0 +1,114 @@
+//! The sandbox control API under `/_sandbox` (not part of ABDM): health, reset, fixtures, the OTP
+//! outbox, the journal and the virtual clock. Shapes are fixed by the design document, because
+//! the conformance runner and users' own tests read them.
+
+use std::collections::HashMap;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use crate::body::{parse_uuid, JsonBody};
+use crate::clock::iso;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/_sandbox")
+            .route("/health", web::get().to(health))
+            .route("/reset", web::post().to(reset))
+            .route("/fixtures", web::get().to(fixtures))
+            .route("/outbox", web::get().to(outbox))
+            .route("/journal", web::get().to(journal))
+            .route("/clock", web::get().to(clock))
+            .route("/clock/advance", web::post().to(advance)),
+    );
+}
+
+fn query(req: &HttpRequest) -> ApiResult<HashMap<String, String>> {
+    web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| ApiError::bad("query", "query", e.to_string()))
+}
+
+async fn health(st: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "liveTransactions": st.live_transactions(),
+        "journalEntries": st.journal.len(),
+        "now": iso(st.clock.now()),
+    }))
+}
+
+async fn reset(st: web::Data<AppState>) -> HttpResponse {
+    st.reset();
+    HttpResponse::Ok().json(json!({"status": "reset"}))
+}
+
+async fn fixtures(st: web::Data<AppState>) -> HttpResponse {
+    let f = &st.fixtures;
+    let mut body = serde_json::to_value(f.as_ref()).unwrap_or(Value::Null);
+    // Professionals show their current account, so a created HPR ID appears here too.
+    if let Some(pros) = body.get_mut("professionals").and_then(Value::as_array_mut) {
+        for (pro, fixture) in pros.iter_mut().zip(&f.professionals) {
+            let account = st.hpr.account(&fixture.aadhaar);
+            pro["hprIdNumber"] = json!(account.as_ref().map(|a| &a.hpr_id_number));
+            pro["hprId"] = json!(account.as_ref().map(|a| &a.hpr_id));
+        }
+    }
+    HttpResponse::Ok().json(body)
+}
+
+async fn outbox(st: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
+    let q = query(&req)?;
+    let txn = q.get("txnId").map(|t| parse_uuid("txnId", t)).transpose()?;
+    Ok(HttpResponse::Ok().json(st.outbox.list(txn)))
+}
+
+async fn journal(st: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
+    let q = query(&req)?;
+    let since = match q.get("since") {
+        None => 0,
+        Some(s) => s
+            .parse::<u64>()
+            .map_err(|_| ApiError::bad("since", "type", "must be a journal sequence number"))?,
+    };
+    Ok(HttpResponse::Ok().json(st.journal.since(since)))
+}
+
+async fn clock(st: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "now": iso(st.clock.now()),
+        "offsetSeconds": st.clock.offset() as f64 / 1000.0,
+    }))
+}
+
+/// `{"seconds": N}` moves virtual time forward by N seconds (N ≥ 0, fractions allowed).
+async fn advance(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+    let seconds = match body.0.get("seconds") {
+        None | Some(Value::Null) => {
+            return Err(ApiError::bad("seconds", "required", "is required"))
+        }
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+        Some(other) => {
+            return Err(ApiError::bad(
+                "seconds",
+                "type",
+                format!("must be a number, got {}", crate::body::type_name(other)),
+            ))
+        }
+    };
+    if !(0.0..=10.0 * 365.0 * 86_400.0).contains(&seconds) {
+        return Err(ApiError::bad(
+            "seconds",
+            "range",
+            "must be between 0 and ten years",
+        ));
+    }
+    let offset = st.clock.advance((seconds * 1000.0).round() as i64);
+    st.sweep();
+    Ok(HttpResponse::Ok().json(json!({
+        "now": iso(st.clock.now()),
+        "offsetSeconds": offset as f64 / 1000.0,
+    })))
+}

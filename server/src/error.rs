@@ -1,0 +1,117 @@
+//! The one error type of the sandbox. Every refusal names the offending field (when there is one)
+//! and the rule it broke, and renders as JSON in a shape that the ABDM services' clients read:
+//! `code` and `message` at the top (HPR, PHR, ABHA and Carestack clients read these), `details[0]`
+//! with the field as `attribute.key` (ABDM's `ApiError` detail shape; the Carestack SDK appends
+//! `details[0].message` to its exception text), plus `field` and `rule` for people and the runner.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// The request field at fault (`aadhaar`, `txnId`, a header name), if any.
+    pub field: Option<String>,
+    /// A short stable name of the rule that was broken (`verhoeff`, `otp-expired`, …).
+    pub rule: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, rule: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            field: None,
+            rule,
+            message: message.into(),
+        }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// 400: the request is malformed (a field missing, of the wrong type or off its pattern).
+    pub fn bad(field: &str, rule: &'static str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            rule,
+            format!("{field}: {}", message.into()),
+        )
+        .field(field)
+    }
+
+    /// 422: well-formed but refused by a business rule (wrong OTP, step out of order, taken id).
+    pub fn rule(field: &str, rule: &'static str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            rule,
+            format!("{field}: {}", message.into()),
+        )
+        .field(field)
+    }
+
+    /// 401: a credential header is missing or wrong.
+    pub fn unauthorized(field: &str, rule: &'static str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            rule,
+            format!("{field}: {}", message.into()),
+        )
+        .field(field)
+    }
+
+    /// 429: too soon or too often (OTP resend before 60 s, attempts exhausted).
+    pub fn too_many(field: &str, rule: &'static str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            rule,
+            format!("{field}: {}", message.into()),
+        )
+        .field(field)
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        json!({
+            "code": format!("SBX-{}", self.status.as_u16()),
+            "message": self.message,
+            "field": self.field,
+            "rule": self.rule,
+            "details": [{
+                "code": self.rule,
+                // Clients that print `message` followed by `details[0].message` (the Carestack
+                // SDK does, with no separator) then show the rule once after the message.
+                "message": format!(" (rule {})", self.rule),
+                "attribute": self.field.as_ref().map(|f| json!({"key": f})),
+            }],
+        })
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}",
+            self.status.as_u16(),
+            self.rule,
+            self.message
+        )
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(self.body())
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,244 @@
+//! Test identities, facilities and credentials. The default set (`fixtures/default.json` in the
+//! repository) is compiled in; `serve --fixtures FILE` replaces it. Loading checks every
+//! identifier against the rules the sandbox enforces, so a fixture can never be unusable.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::checks;
+
+pub const DEFAULT_FIXTURES: &str = include_str!("../../fixtures/default.json");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Fixtures {
+    #[serde(default, rename = "_comment", skip_serializing)]
+    pub comment: Option<String>,
+    pub people: Vec<Person>,
+    pub professionals: Vec<Professional>,
+    pub facilities: Vec<Facility>,
+    pub carestack: CarestackFixture,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Address {
+    pub line: String,
+    pub district: String,
+    pub district_code: String,
+    pub state: String,
+    pub state_code: String,
+    pub pincode: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Person {
+    pub aadhaar: String,
+    pub mobile: String,
+    pub abha_number: String,
+    pub abha_addresses: Vec<String>,
+    pub name: String,
+    pub first_name: String,
+    pub middle_name: String,
+    pub last_name: String,
+    pub gender: String,
+    pub year_of_birth: u16,
+    pub month_of_birth: Option<u8>,
+    pub day_of_birth: Option<u8>,
+    pub email: String,
+    pub address: Address,
+    pub otp: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Professional {
+    pub aadhaar: String,
+    /// The mobile number linked to the Aadhaar (where the Aadhaar OTP goes).
+    pub aadhaar_mobile: String,
+    /// The mobile number the professional gives; when it differs from `aadhaar_mobile`,
+    /// demographic auth fails and the mobile must be verified by OTP.
+    pub mobile: String,
+    pub name: String,
+    pub first_name: String,
+    pub middle_name: String,
+    pub last_name: String,
+    pub gender: String,
+    /// `dd-mm-yyyy`, as the Aadhaar KYC gives it.
+    pub birth_date: String,
+    pub email: String,
+    pub care_of: String,
+    pub house: String,
+    pub street: String,
+    pub locality: String,
+    pub village_town_city: String,
+    pub sub_dist: String,
+    pub district: String,
+    pub district_code: String,
+    pub state: String,
+    pub state_code: String,
+    pub post_office: String,
+    pub pincode: String,
+    pub otp: String,
+    /// `null` when the professional has no HPR account yet.
+    pub hpr_id_number: Option<String>,
+    pub hpr_id: Option<String>,
+    pub category_id: u32,
+    pub sub_category_id: u32,
+    pub category_name: String,
+    pub category_sub_name: String,
+}
+
+impl Professional {
+    /// The one-line address as Aadhaar KYC returns it.
+    pub fn address(&self) -> String {
+        [
+            &self.care_of,
+            &self.house,
+            &self.street,
+            &self.locality,
+            &self.village_town_city,
+            &self.district,
+            &self.state,
+        ]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+
+    /// (day, month, year) of `birth_date`.
+    pub fn birth(&self) -> (String, String, String) {
+        let mut parts = self.birth_date.split('-').map(str::to_string);
+        let d = parts.next().unwrap_or_default();
+        let m = parts.next().unwrap_or_default();
+        let y = parts.next().unwrap_or_default();
+        (d, m, y)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Facility {
+    pub hip_id: String,
+    pub name: String,
+    pub counters: Vec<String>,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CarestackFixture {
+    /// API keys the Carestack routes accept as `Authorization: Bearer <key>`.
+    pub api_keys: Vec<String>,
+}
+
+impl Fixtures {
+    pub fn default_set() -> Fixtures {
+        Fixtures::parse(DEFAULT_FIXTURES).expect("the compiled-in fixtures are valid")
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<Fixtures, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Fixtures::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Fixtures, String> {
+        let f: Fixtures = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        f.validate()?;
+        Ok(f)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut aadhaars = HashSet::new();
+        let rule = |what: String, r: Result<(), (&str, String)>| {
+            r.map_err(|(_, m)| format!("{what}: {m}"))
+        };
+        for (i, p) in self.people.iter().enumerate() {
+            let at = |f: &str| format!("people[{i}].{f}");
+            rule(at("aadhaar"), checks::aadhaar(&p.aadhaar))?;
+            rule(at("mobile"), checks::mobile(&p.mobile))?;
+            rule(at("otp"), checks::otp(&p.otp))?;
+            rule(at("address.pincode"), checks::pincode(&p.address.pincode))?;
+            if !checks::luhn_valid(&p.abha_number)
+                || checks::dashed14(&p.abha_number) != p.abha_number
+            {
+                return Err(format!(
+                    "{}: must be NN-NNNN-NNNN-NNNN with a valid Luhn check digit",
+                    at("abhaNumber")
+                ));
+            }
+            if !["M", "F", "O", "U"].contains(&p.gender.as_str()) {
+                return Err(format!("{}: must be M, F, O or U", at("gender")));
+            }
+            if !aadhaars.insert(p.aadhaar.clone()) {
+                return Err(format!("{}: used twice", at("aadhaar")));
+            }
+        }
+        for (i, p) in self.professionals.iter().enumerate() {
+            let at = |f: &str| format!("professionals[{i}].{f}");
+            rule(at("aadhaar"), checks::aadhaar(&p.aadhaar))?;
+            rule(at("aadhaarMobile"), checks::mobile(&p.aadhaar_mobile))?;
+            rule(at("mobile"), checks::mobile(&p.mobile))?;
+            rule(at("otp"), checks::otp(&p.otp))?;
+            rule(at("pincode"), checks::pincode(&p.pincode))?;
+            if !aadhaars.insert(p.aadhaar.clone()) {
+                return Err(format!("{}: used twice", at("aadhaar")));
+            }
+            let (d, m, y) = p.birth();
+            if chrono::NaiveDate::from_ymd_opt(
+                y.parse().unwrap_or(0),
+                m.parse().unwrap_or(0),
+                d.parse().unwrap_or(0),
+            )
+            .is_none()
+            {
+                return Err(format!("{}: must be a date dd-mm-yyyy", at("birthDate")));
+            }
+            if p.hpr_id_number.is_some() != p.hpr_id.is_some() {
+                return Err(format!(
+                    "{}: hprIdNumber and hprId go together",
+                    at("hprId")
+                ));
+            }
+        }
+        if self.carestack.api_keys.iter().any(|k| k.trim().is_empty()) {
+            return Err("carestack.apiKeys: keys must not be empty".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_set_loads_and_covers_the_cases() {
+        let f = Fixtures::default_set();
+        assert!(f.people.len() >= 3 && f.facilities.len() >= 2);
+        assert!(f.professionals.iter().any(|p| p.hpr_id_number.is_some()));
+        assert!(f
+            .professionals
+            .iter()
+            .any(|p| p.hpr_id_number.is_none() && p.mobile == p.aadhaar_mobile));
+        assert!(f
+            .professionals
+            .iter()
+            .any(|p| p.hpr_id_number.is_none() && p.mobile != p.aadhaar_mobile));
+    }
+
+    #[test]
+    fn a_bad_identifier_is_refused_with_its_place() {
+        let text = DEFAULT_FIXTURES.replacen("234567890127", "234567890128", 1);
+        let err = Fixtures::parse(&text).unwrap_err();
+        assert!(
+            err.contains("people[0].aadhaar") && err.contains("Verhoeff"),
+            "{err}"
+        );
+    }
+}

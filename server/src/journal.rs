@@ -1,0 +1,218 @@
+//! The journal: every inbound request (and, with the gateway, every outbound callback) in order,
+//! with status and bodies, Aadhaar numbers, OTPs and secrets masked. It is a bounded ring, so a
+//! long-running sandbox under load keeps flat memory; `GET /_sandbox/journal?since=SEQ` pages it.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use actix_web::body::{self, BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web::{self, Bytes};
+use actix_web::HttpMessage;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::body::MAX_BODY;
+use crate::clock::iso;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Bodies longer than this are kept as a truncated string.
+const MAX_RECORDED_BODY: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalEntry {
+    pub seq: u64,
+    pub at: String,
+    pub direction: &'static str,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub request_body: Value,
+    pub response_body: Value,
+    pub correlation_id: Option<String>,
+}
+
+pub struct Journal {
+    entries: Mutex<VecDeque<JournalEntry>>,
+    next_seq: AtomicU64,
+    capacity: usize,
+}
+
+impl Journal {
+    pub fn new(capacity: usize) -> Self {
+        Journal {
+            entries: Mutex::new(VecDeque::new()),
+            next_seq: AtomicU64::new(1),
+            capacity: capacity.max(1),
+        }
+    }
+
+    pub fn record(&self, mut entry: JournalEntry) {
+        let mut q = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entry.seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        if q.len() == self.capacity {
+            q.pop_front();
+        }
+        q.push_back(entry);
+    }
+
+    /// Entries with `seq > since`, oldest first.
+    pub fn since(&self, since: u64) -> Vec<JournalEntry> {
+        let q = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        q.iter().filter(|e| e.seq > since).cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+/// Middleware: buffers the request body (so the handler still reads it), runs the handler,
+/// buffers the response body, and records both. The control API itself is not journalled.
+pub async fn record(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    if path.starts_with("/_sandbox") {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let request_bytes = match read_payload(&mut req).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let (http_req, _) = req.into_parts();
+            let res = actix_web::ResponseError::error_response(&e);
+            return Ok(ServiceResponse::new(http_req, res));
+        }
+    };
+    req.set_payload(actix_web::dev::Payload::from(request_bytes.clone()));
+    let method = req.method().to_string();
+    let header_correlation = ["TRANSACTION_ID", "REQUEST-ID"].iter().find_map(|h| {
+        req.headers()
+            .get(*h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    });
+
+    let res = next.call(req).await?;
+    let status = res.status().as_u16();
+    let (http_req, res) = res.into_parts();
+    let (head, body) = res.into_parts();
+    let response_bytes = body::to_bytes_limited(body, 8 * MAX_BODY)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+
+    let request_body = recorded_body(&request_bytes);
+    let response_body = recorded_body(&response_bytes);
+    let correlation_id = correlation(&request_body)
+        .or(header_correlation)
+        .or_else(|| correlation(&response_body));
+    state.journal.record(JournalEntry {
+        seq: 0,
+        at: iso(state.clock.now()),
+        direction: "inbound",
+        method,
+        path,
+        status,
+        request_body,
+        response_body,
+        correlation_id,
+    });
+    let res = head.set_body(response_bytes).map_into_boxed_body();
+    Ok(ServiceResponse::new(http_req, res))
+}
+
+async fn read_payload(req: &mut ServiceRequest) -> Result<Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let mut payload = req.take_payload();
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad("body", "body-read", e.to_string()))?;
+        if buf.len() + chunk.len() > MAX_BODY {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "body-size",
+                format!("body: larger than {MAX_BODY} bytes"),
+            )
+            .field("body"));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+fn recorded_body(bytes: &[u8]) -> Value {
+    if bytes.is_empty() {
+        return Value::Null;
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(mut v) if bytes.len() <= MAX_RECORDED_BODY * 4 => {
+            mask(&mut v);
+            v
+        }
+        _ => {
+            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_RECORDED_BODY)]);
+            Value::String(if bytes.len() > MAX_RECORDED_BODY {
+                format!("{text}…(truncated)")
+            } else {
+                text.into_owned()
+            })
+        }
+    }
+}
+
+/// Masks secrets by field name, wherever they sit in the body.
+pub fn mask(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                match (k.as_str(), &*val) {
+                    ("aadhaar", Value::String(s)) => {
+                        *val = Value::String(crate::checks::mask(s, 4))
+                    }
+                    (
+                        "otp" | "otpValue" | "authCode" | "password" | "clientSecret",
+                        Value::String(_),
+                    ) => *val = Value::String("******".into()),
+                    _ => mask(val),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask),
+        _ => {}
+    }
+}
+
+fn correlation(body: &Value) -> Option<String> {
+    let direct = ["txnId", "transactionId", "requestId"]
+        .iter()
+        .find_map(|k| body.get(k).and_then(Value::as_str));
+    direct
+        .or_else(|| body.pointer("/resp/requestId").and_then(Value::as_str))
+        .or_else(|| body.pointer("/authData/otp/txnId").and_then(Value::as_str))
+        .map(str::to_string)
+}

@@ -1,0 +1,51 @@
+//! Everything the server knows, shared by all workers: the clock, the fixtures, each family's
+//! transactions and accounts, the journal and the OTP outbox.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::fixtures::Fixtures;
+use crate::hpr::HprState;
+use crate::journal::Journal;
+use crate::otp::Outbox;
+
+pub struct AppState {
+    pub clock: Clock,
+    pub fixtures: Arc<Fixtures>,
+    pub journal: Journal,
+    pub outbox: Outbox,
+    pub hpr: HprState,
+}
+
+impl AppState {
+    pub fn new(fixtures: Fixtures, journal_capacity: usize) -> Self {
+        let fixtures = Arc::new(fixtures);
+        AppState {
+            clock: Clock::default(),
+            hpr: HprState::new(&fixtures),
+            fixtures,
+            journal: Journal::new(journal_capacity),
+            outbox: Outbox::new(journal_capacity),
+        }
+    }
+
+    /// Back to the state right after start-up: no transactions, created accounts, journal or
+    /// outbox; the fixtures as loaded; virtual time equal to real time.
+    pub fn reset(&self) {
+        self.clock.reset();
+        self.journal.clear();
+        self.outbox.clear();
+        self.hpr.reset(&self.fixtures);
+    }
+
+    /// Drops expired transactions of every flow; returns how many.
+    pub fn sweep(&self) -> usize {
+        let now = self.clock.now();
+        self.hpr.txns.sweep(now)
+    }
+
+    /// Live transactions across all flows.
+    pub fn live_transactions(&self) -> usize {
+        self.hpr.txns.len()
+    }
+}

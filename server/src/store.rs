@@ -1,0 +1,147 @@
+//! Transactions of every flow, keyed by a random UUID (the `txnId` a client carries from step to
+//! step). A transaction expires a fixed time after its last successful step; expired ones are
+//! refused and then swept, so memory returns after a burst of abandoned flows.
+
+use dashmap::mapref::one::RefMut;
+use dashmap::DashMap;
+use uuid::Uuid;
+
+use crate::clock::{Millis, MINUTE};
+use crate::error::{ApiError, ApiResult};
+
+/// How long a transaction stays alive after its last successful step.
+pub const TXN_TTL: Millis = 30 * MINUTE;
+/// How long an expired transaction is kept (refused as expired rather than unknown) before the
+/// sweeper drops it.
+pub const SWEEP_GRACE: Millis = 10 * MINUTE;
+
+pub struct Entry<T> {
+    pub expires_at: Millis,
+    pub value: T,
+}
+
+pub struct Store<T> {
+    map: DashMap<Uuid, Entry<T>>,
+}
+
+impl<T> Default for Store<T> {
+    fn default() -> Self {
+        Store {
+            map: DashMap::new(),
+        }
+    }
+}
+
+impl<T> Store<T> {
+    /// Starts a transaction and returns its id.
+    pub fn insert(&self, value: T, now: Millis) -> Uuid {
+        let id = Uuid::new_v4();
+        self.map.insert(
+            id,
+            Entry {
+                expires_at: now + TXN_TTL,
+                value,
+            },
+        );
+        id
+    }
+
+    /// Runs one step on a live transaction. An unknown or expired id is refused, naming `field`.
+    /// On success the transaction's lifetime is renewed.
+    pub fn step<R>(
+        &self,
+        id: Uuid,
+        field: &str,
+        now: Millis,
+        f: impl FnOnce(&mut T) -> ApiResult<R>,
+    ) -> ApiResult<R> {
+        let mut entry = self.live(id, field, now)?;
+        let out = f(&mut entry.value);
+        if out.is_ok() {
+            entry.expires_at = now + TXN_TTL;
+        }
+        out
+    }
+
+    fn live(&self, id: Uuid, field: &str, now: Millis) -> ApiResult<RefMut<'_, Uuid, Entry<T>>> {
+        let entry = self
+            .map
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::rule(field, "txn-unknown", format!("no transaction {id}")))?;
+        if entry.expires_at <= now {
+            return Err(ApiError::rule(
+                field,
+                "txn-expired",
+                format!("transaction {id} has expired; start the flow again"),
+            ));
+        }
+        Ok(entry)
+    }
+
+    /// Reads a live transaction without renewing it.
+    pub fn read<R>(
+        &self,
+        id: Uuid,
+        field: &str,
+        now: Millis,
+        f: impl FnOnce(&T) -> R,
+    ) -> ApiResult<R> {
+        let entry = self.live(id, field, now)?;
+        Ok(f(&entry.value))
+    }
+
+    /// Drops every transaction that expired more than [`SWEEP_GRACE`] before `now`; returns how
+    /// many.
+    pub fn sweep(&self, now: Millis) -> usize {
+        let before = self.map.len();
+        self.map.retain(|_, e| e.expires_at + SWEEP_GRACE > now);
+        self.map.shrink_to_fit();
+        before - self.map.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn clear(&self) {
+        self.map.clear();
+        self.map.shrink_to_fit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expired_transactions_are_refused_and_swept() {
+        let store = Store::default();
+        let id = store.insert(1u32, 0);
+        assert_eq!(store.step(id, "txnId", 10, |v| Ok(*v)).unwrap(), 1);
+        // The step renewed the lifetime from t=10.
+        assert!(store.read(id, "txnId", TXN_TTL + 5, |_| ()).is_ok());
+        let err = store.read(id, "txnId", TXN_TTL + 10, |_| ()).unwrap_err();
+        assert_eq!(err.rule, "txn-expired");
+        let other = store.insert(2u32, 0);
+        // Until the grace ends, the expired transaction is still named as expired.
+        assert_eq!(store.sweep(TXN_TTL + SWEEP_GRACE - 1), 0);
+        assert_eq!(
+            store
+                .read(id, "txnId", TXN_TTL + SWEEP_GRACE, |_| ())
+                .unwrap_err()
+                .rule,
+            "txn-expired"
+        );
+        assert_eq!(store.sweep(TXN_TTL + SWEEP_GRACE + 1), 1);
+        assert_eq!(store.sweep(TXN_TTL + SWEEP_GRACE + 20), 1);
+        assert!(store.is_empty());
+        assert_eq!(
+            store.read(other, "txnId", 0, |_| ()).unwrap_err().rule,
+            "txn-unknown"
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! `abdm-sandbox`: the command line. `serve` runs the fake ABDM sandbox until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use abdm_server::{Config, Fixtures, Sandbox, DEFAULT_ADDR, FAMILIES};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "abdm-sandbox",
+    version,
+    about = "An offline ABDM sandbox: fake gateway, ABHA, PHR and HPR services, and the Carestack API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the sandbox server until Ctrl-C.
+    Serve {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, env = "ABDM_SANDBOX_ADDR", default_value = DEFAULT_ADDR)]
+        addr: SocketAddr,
+        /// A fixtures JSON file replacing the built-in test identities.
+        #[arg(long, env = "ABDM_SANDBOX_FIXTURES")]
+        fixtures: Option<PathBuf>,
+        /// How many journal entries (and outbox messages) to keep.
+        #[arg(long, env = "ABDM_SANDBOX_JOURNAL_SIZE", default_value_t = 5_000)]
+        journal_size: usize,
+        /// Worker threads (0: one per core).
+        #[arg(long, env = "ABDM_SANDBOX_WORKERS", default_value_t = 0)]
+        workers: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Serve {
+            addr,
+            fixtures,
+            journal_size,
+            workers,
+        } => {
+            let fixtures = match fixtures {
+                Some(path) => match Fixtures::load(&path) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        eprintln!("abdm-sandbox: fixtures: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+                None => Fixtures::default_set(),
+            };
+            let config = Config {
+                addr,
+                fixtures,
+                journal_capacity: journal_size,
+                workers,
+            };
+            let sandbox = match Sandbox::start(config).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("abdm-sandbox: cannot listen on {addr}: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            print_banner(&sandbox);
+            match sandbox.run_until_signal().await {
+                Ok(()) => {
+                    println!("abdm-sandbox stopped");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("abdm-sandbox: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+fn print_banner(sandbox: &Sandbox) {
+    let url = sandbox.url();
+    let f = &sandbox.state().fixtures;
+    let mut out = format!("abdm-sandbox listening on {url}\n\nAPI families (a client switches by changing its base URL only):\n");
+    for (name, real, prefix) in FAMILIES {
+        out += &format!("  {name:<40} {url}{prefix:<12} (real: {real})\n");
+    }
+    out += "\nHealthcare professionals (HPR), Aadhaar / Aadhaar-linked mobile / OTP / HPR ID:\n";
+    for p in &f.professionals {
+        let other_mobile = if p.mobile == p.aadhaar_mobile {
+            String::new()
+        } else {
+            format!(" (gives mobile {})", p.mobile)
+        };
+        out += &format!(
+            "  {:<16} {} / {} / {} / {}{other_mobile}\n",
+            p.name,
+            p.aadhaar,
+            p.aadhaar_mobile,
+            p.otp,
+            p.hpr_id.as_deref().unwrap_or("no account yet")
+        );
+    }
+    out += "\nPeople (ABHA), Aadhaar / mobile / ABHA number / OTP / ABHA addresses:\n";
+    for p in &f.people {
+        out += &format!(
+            "  {:<16} {} / {} / {} / {} / {}\n",
+            p.name,
+            p.aadhaar,
+            p.mobile,
+            p.abha_number,
+            p.otp,
+            p.abha_addresses.join(", ")
+        );
+    }
+    out += "\nFacilities, HIP id / counters / gateway clientId / clientSecret:\n";
+    for fac in &f.facilities {
+        out += &format!(
+            "  {:<16} {} / {} / {} / {}\n",
+            fac.name,
+            fac.hip_id,
+            fac.counters.join(","),
+            fac.client_id,
+            fac.client_secret
+        );
+    }
+    out += &format!(
+        "\nCarestack API keys (Authorization: Bearer <key>): {}\nOTPs sent: {url}/_sandbox/outbox   requests: {url}/_sandbox/journal\nCtrl-C stops.\n",
+        f.carestack.api_keys.join(", ")
+    );
+    print!("{out}");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
