@@ -40,12 +40,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Serve {
-            addr,
-            fixtures,
-            journal_size,
-            workers,
-        } => {
+        Command::Serve { addr, fixtures, journal_size, workers } => {
             let fixtures = match fixtures {
                 Some(path) => match Fixtures::load(&path) {
                     Ok(f) => f,
@@ -56,12 +51,7 @@ async fn main() -> ExitCode {
                 },
                 None => Fixtures::default_set(),
             };
-            let config = Config {
-                addr,
-                fixtures,
-                journal_capacity: journal_size,
-                workers,
-            };
+            let config = Config { addr, fixtures, journal_capacity: journal_size, workers };
             let sandbox = match Sandbox::start(config).await {
                 Ok(s) => s,
                 Err(e) => {

@@ -27,12 +27,7 @@ impl FromRequest for JsonBody {
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             let bytes = bytes.await.map_err(|e| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body-size",
-                    format!("body: {e}"),
-                )
-                .field("body")
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body-size", format!("body: {e}")).field("body")
             })?;
             JsonBody::parse(&bytes)
         })
@@ -50,11 +45,7 @@ impl JsonBody {
             .field("body"));
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::bad(
-                "body",
-                "json",
-                "a JSON object is required, the body is empty",
-            ));
+            return Err(ApiError::bad("body", "json", "a JSON object is required, the body is empty"));
         }
         match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(map)) => Ok(JsonBody(map)),
@@ -63,11 +54,7 @@ impl JsonBody {
                 "json",
                 format!("a JSON object is required, got {}", type_name(&other)),
             )),
-            Err(e) => Err(ApiError::bad(
-                "body",
-                "json",
-                format!("malformed JSON: {e}"),
-            )),
+            Err(e) => Err(ApiError::bad("body", "json", format!("malformed JSON: {e}"))),
         }
     }
 
@@ -77,8 +64,7 @@ impl JsonBody {
 
     /// A required, non-empty string (surrounding white space trimmed).
     pub fn str(&self, key: &str) -> ApiResult<&str> {
-        self.opt_str(key)?
-            .ok_or_else(|| ApiError::bad(key, "required", "is required"))
+        self.opt_str(key)?.ok_or_else(|| ApiError::bad(key, "required", "is required"))
     }
 
     /// An optional string: absent or `null` is `None`; `""` is `None` too.
@@ -87,11 +73,9 @@ impl JsonBody {
             None => Ok(None),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.trim())),
-            Some(other) => Err(ApiError::bad(
-                key,
-                "type",
-                format!("must be a string, got {}", type_name(other)),
-            )),
+            Some(other) => {
+                Err(ApiError::bad(key, "type", format!("must be a string, got {}", type_name(other))))
+            }
         }
     }
 
@@ -104,11 +88,9 @@ impl JsonBody {
         match self.get(key) {
             None => Err(ApiError::bad(key, "required", "is required")),
             Some(Value::Bool(b)) => Ok(*b),
-            Some(other) => Err(ApiError::bad(
-                key,
-                "type",
-                format!("must be true or false, got {}", type_name(other)),
-            )),
+            Some(other) => {
+                Err(ApiError::bad(key, "type", format!("must be true or false, got {}", type_name(other))))
+            }
         }
     }
 
@@ -117,19 +99,16 @@ impl JsonBody {
     pub fn opt_uint(&self, key: &str) -> ApiResult<Option<u64>> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| ApiError::bad(key, "type", "must be a whole number ≥ 0")),
+            Some(Value::Number(n)) => {
+                n.as_u64().map(Some).ok_or_else(|| ApiError::bad(key, "type", "must be a whole number ≥ 0"))
+            }
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
             Some(Value::String(s)) if checks::all_digits(s.trim()) && s.trim().len() <= 18 => {
                 Ok(s.trim().parse().ok())
             }
-            Some(other) => Err(ApiError::bad(
-                key,
-                "type",
-                format!("must be a whole number, got {}", describe(other)),
-            )),
+            Some(other) => {
+                Err(ApiError::bad(key, "type", format!("must be a whole number, got {}", describe(other))))
+            }
         }
     }
 }

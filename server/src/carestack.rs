@@ -43,11 +43,7 @@ async fn authorize(
 
 fn check(req: &ServiceRequest) -> Result<(), ApiError> {
     let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
+        req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
     };
     let auth = header("authorization").ok_or_else(|| {
         ApiError::unauthorized(

@@ -20,10 +20,7 @@ pub fn mobile(value: &str) -> Result<(), (&'static str, String)> {
     if value.len() == 10 && all_digits(value) && !value.starts_with('0') {
         Ok(())
     } else {
-        Err((
-            "mobile-format",
-            "must be a 10-digit mobile number not starting with 0".into(),
-        ))
+        Err(("mobile-format", "must be a 10-digit mobile number not starting with 0".into()))
     }
 }
 
@@ -41,10 +38,7 @@ pub fn pincode(value: &str) -> Result<(), (&'static str, String)> {
     if value.len() == 6 && all_digits(value) && !value.starts_with('0') {
         Ok(())
     } else {
-        Err((
-            "pincode-format",
-            "must be 6 digits not starting with 0".into(),
-        ))
+        Err(("pincode-format", "must be 6 digits not starting with 0".into()))
     }
 }
 
@@ -53,21 +47,10 @@ pub fn pincode(value: &str) -> Result<(), (&'static str, String)> {
 pub fn hpr_password(value: &str) -> Result<(), (&'static str, String)> {
     let missing: Vec<&str> = [
         (value.chars().count() >= 8, "at least 8 characters"),
-        (
-            value.chars().any(|c| c.is_ascii_uppercase()),
-            "an upper-case letter",
-        ),
-        (
-            value.chars().any(|c| c.is_ascii_lowercase()),
-            "a lower-case letter",
-        ),
+        (value.chars().any(|c| c.is_ascii_uppercase()), "an upper-case letter"),
+        (value.chars().any(|c| c.is_ascii_lowercase()), "a lower-case letter"),
         (value.chars().any(|c| c.is_ascii_digit()), "a digit"),
-        (
-            value
-                .chars()
-                .any(|c| !c.is_alphanumeric() && !c.is_whitespace()),
-            "a symbol",
-        ),
+        (value.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()), "a symbol"),
         (!value.chars().any(char::is_whitespace), "no white space"),
     ]
     .into_iter()
@@ -77,10 +60,7 @@ pub fn hpr_password(value: &str) -> Result<(), (&'static str, String)> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err((
-            "password-policy",
-            format!("password needs {}", missing.join(", ")),
-        ))
+        Err(("password-policy", format!("password needs {}", missing.join(", "))))
     }
 }
 
@@ -91,11 +71,7 @@ pub fn all_digits(value: &str) -> bool {
 /// Masks all but the last `keep` characters: `XXXXXXXX0128`.
 pub fn mask(value: &str, keep: usize) -> String {
     let n = value.chars().count();
-    value
-        .chars()
-        .enumerate()
-        .map(|(i, c)| if i + keep < n { 'X' } else { c })
-        .collect()
+    value.chars().enumerate().map(|(i, c)| if i + keep < n { 'X' } else { c }).collect()
 }
 
 const VERHOEFF_D: [[u8; 10]; 10] = [
@@ -124,9 +100,12 @@ const VERHOEFF_P: [[u8; 10]; 8] = [
 /// Verhoeff: folding the digits right to left with `c = d[c][p[i mod 8][digit]]` ends at 0.
 pub fn verhoeff_valid(digits: &str) -> bool {
     all_digits(digits)
-        && digits.bytes().rev().enumerate().fold(0u8, |c, (i, b)| {
-            VERHOEFF_D[c as usize][VERHOEFF_P[i % 8][(b - b'0') as usize] as usize]
-        }) == 0
+        && digits
+            .bytes()
+            .rev()
+            .enumerate()
+            .fold(0u8, |c, (i, b)| VERHOEFF_D[c as usize][VERHOEFF_P[i % 8][(b - b'0') as usize] as usize])
+            == 0
 }
 
 /// Luhn: double every second digit from the right (minus 9 above 9); the sum is ≡ 0 mod 10.
@@ -178,11 +157,7 @@ mod tests {
 
     #[test]
     fn luhn_known_sandbox_numbers() {
-        for n in [
-            "91-6285-4575-5116",
-            "91-5408-0214-0264",
-            "43-4221-5105-6749",
-        ] {
+        for n in ["91-6285-4575-5116", "91-5408-0214-0264", "43-4221-5105-6749"] {
             assert!(luhn_valid(n), "{n}");
         }
         assert!(!luhn_valid("91-6285-4575-5117"));

@@ -20,10 +20,7 @@ pub struct Clock {
 
 impl Clock {
     pub fn now(&self) -> Millis {
-        let real = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let real = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
         real + self.offset.load(Ordering::Relaxed)
     }
 

@@ -86,9 +86,7 @@ async fn clock(st: web::Data<AppState>) -> HttpResponse {
 /// `{"seconds": N}` moves virtual time forward by N seconds (N ≥ 0, fractions allowed).
 async fn advance(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let seconds = match body.0.get("seconds") {
-        None | Some(Value::Null) => {
-            return Err(ApiError::bad("seconds", "required", "is required"))
-        }
+        None | Some(Value::Null) => return Err(ApiError::bad("seconds", "required", "is required")),
         Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
         Some(other) => {
             return Err(ApiError::bad(
@@ -99,11 +97,7 @@ async fn advance(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRespo
         }
     };
     if !(0.0..=10.0 * 365.0 * 86_400.0).contains(&seconds) {
-        return Err(ApiError::bad(
-            "seconds",
-            "range",
-            "must be between 0 and ten years",
-        ));
+        return Err(ApiError::bad("seconds", "range", "must be between 0 and ten years"));
     }
     let offset = st.clock.advance((seconds * 1000.0).round() as i64);
     st.sweep();

@@ -22,12 +22,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, rule: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            field: None,
-            rule,
-            message: message.into(),
-        }
+        ApiError { status, field: None, rule, message: message.into() }
     }
 
     pub fn field(mut self, field: impl Into<String>) -> Self {
@@ -37,42 +32,22 @@ impl ApiError {
 
     /// 400: the request is malformed (a field missing, of the wrong type or off its pattern).
     pub fn bad(field: &str, rule: &'static str, message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            rule,
-            format!("{field}: {}", message.into()),
-        )
-        .field(field)
+        Self::new(StatusCode::BAD_REQUEST, rule, format!("{field}: {}", message.into())).field(field)
     }
 
     /// 422: well-formed but refused by a business rule (wrong OTP, step out of order, taken id).
     pub fn rule(field: &str, rule: &'static str, message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            rule,
-            format!("{field}: {}", message.into()),
-        )
-        .field(field)
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, rule, format!("{field}: {}", message.into())).field(field)
     }
 
     /// 401: a credential header is missing or wrong.
     pub fn unauthorized(field: &str, rule: &'static str, message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            rule,
-            format!("{field}: {}", message.into()),
-        )
-        .field(field)
+        Self::new(StatusCode::UNAUTHORIZED, rule, format!("{field}: {}", message.into())).field(field)
     }
 
     /// 429: too soon or too often (OTP resend before 60 s, attempts exhausted).
     pub fn too_many(field: &str, rule: &'static str, message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            rule,
-            format!("{field}: {}", message.into()),
-        )
-        .field(field)
+        Self::new(StatusCode::TOO_MANY_REQUESTS, rule, format!("{field}: {}", message.into())).field(field)
     }
 
     pub fn body(&self) -> serde_json::Value {
@@ -94,13 +69,7 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({}): {}",
-            self.status.as_u16(),
-            self.rule,
-            self.message
-        )
+        write!(f, "{} ({}): {}", self.status.as_u16(), self.rule, self.message)
     }
 }
 

@@ -155,18 +155,14 @@ impl Fixtures {
 
     fn validate(&self) -> Result<(), String> {
         let mut aadhaars = HashSet::new();
-        let rule = |what: String, r: Result<(), (&str, String)>| {
-            r.map_err(|(_, m)| format!("{what}: {m}"))
-        };
+        let rule = |what: String, r: Result<(), (&str, String)>| r.map_err(|(_, m)| format!("{what}: {m}"));
         for (i, p) in self.people.iter().enumerate() {
             let at = |f: &str| format!("people[{i}].{f}");
             rule(at("aadhaar"), checks::aadhaar(&p.aadhaar))?;
             rule(at("mobile"), checks::mobile(&p.mobile))?;
             rule(at("otp"), checks::otp(&p.otp))?;
             rule(at("address.pincode"), checks::pincode(&p.address.pincode))?;
-            if !checks::luhn_valid(&p.abha_number)
-                || checks::dashed14(&p.abha_number) != p.abha_number
-            {
+            if !checks::luhn_valid(&p.abha_number) || checks::dashed14(&p.abha_number) != p.abha_number {
                 return Err(format!(
                     "{}: must be NN-NNNN-NNNN-NNNN with a valid Luhn check digit",
                     at("abhaNumber")
@@ -200,10 +196,7 @@ impl Fixtures {
                 return Err(format!("{}: must be a date dd-mm-yyyy", at("birthDate")));
             }
             if p.hpr_id_number.is_some() != p.hpr_id.is_some() {
-                return Err(format!(
-                    "{}: hprIdNumber and hprId go together",
-                    at("hprId")
-                ));
+                return Err(format!("{}: hprIdNumber and hprId go together", at("hprId")));
             }
         }
         if self.carestack.api_keys.iter().any(|k| k.trim().is_empty()) {
@@ -222,23 +215,14 @@ mod tests {
         let f = Fixtures::default_set();
         assert!(f.people.len() >= 3 && f.facilities.len() >= 2);
         assert!(f.professionals.iter().any(|p| p.hpr_id_number.is_some()));
-        assert!(f
-            .professionals
-            .iter()
-            .any(|p| p.hpr_id_number.is_none() && p.mobile == p.aadhaar_mobile));
-        assert!(f
-            .professionals
-            .iter()
-            .any(|p| p.hpr_id_number.is_none() && p.mobile != p.aadhaar_mobile));
+        assert!(f.professionals.iter().any(|p| p.hpr_id_number.is_none() && p.mobile == p.aadhaar_mobile));
+        assert!(f.professionals.iter().any(|p| p.hpr_id_number.is_none() && p.mobile != p.aadhaar_mobile));
     }
 
     #[test]
     fn a_bad_identifier_is_refused_with_its_place() {
         let text = DEFAULT_FIXTURES.replacen("234567890127", "234567890128", 1);
         let err = Fixtures::parse(&text).unwrap_err();
-        assert!(
-            err.contains("people[0].aadhaar") && err.contains("Verhoeff"),
-            "{err}"
-        );
+        assert!(err.contains("people[0].aadhaar") && err.contains("Verhoeff"), "{err}");
     }
 }

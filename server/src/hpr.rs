@@ -102,8 +102,7 @@ impl HprState {
         self.numbers.clear();
         for p in &fixtures.professionals {
             if let (Some(number), Some(id)) = (&p.hpr_id_number, &p.hpr_id) {
-                self.taken
-                    .insert(username(id).to_lowercase(), p.aadhaar.clone());
+                self.taken.insert(username(id).to_lowercase(), p.aadhaar.clone());
                 self.numbers.insert(number.clone());
                 self.accounts.insert(
                     p.aadhaar.clone(),
@@ -135,13 +134,8 @@ fn username(hpr_id: &str) -> &str {
 /// a letter or digit.
 pub fn check_username(name: &str) -> Result<(), String> {
     let ok_len = (3..=64).contains(&name.len());
-    let ok_chars = name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    let ok_start = name
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphanumeric());
+    let ok_chars = name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    let ok_start = name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric());
     if ok_len && ok_chars && ok_start {
         Ok(())
     } else {
@@ -210,12 +204,7 @@ pub async fn generate_otp(st: web::Data<AppState>, body: JsonBody) -> ApiResult<
     let pro = &st.fixtures.professionals[index];
     let now = st.clock.now();
     let otp = Otp::new(&pro.otp, &pro.aadhaar_mobile, now);
-    let txn = HprTxn {
-        professional: index,
-        step: Step::AadhaarOtpSent,
-        otp: otp.clone(),
-        mobile: None,
-    };
+    let txn = HprTxn { professional: index, step: Step::AadhaarOtpSent, otp: otp.clone(), mobile: None };
     let id = st.hpr.txns.insert(txn, now);
     st.outbox.send(id, &otp, "hpr-aadhaar-otp");
     Ok(HttpResponse::Ok().json(json!({"txnId": id, "mobileNumber": mask(&pro.aadhaar_mobile, 4)})))
@@ -282,17 +271,9 @@ pub async fn verify_otp(st: web::Data<AppState>, body: JsonBody) -> ApiResult<Ht
 pub async fn check_account(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     body.bool("preverifiedCheck")?;
     let (id, (index, account)) = step(&st, &body, |txn, _| {
-        expect(
-            txn,
-            &[Step::AadhaarVerified, Step::NoAccount],
-            "checking for an HPR account",
-        )?;
+        expect(txn, &[Step::AadhaarVerified, Step::NoAccount], "checking for an HPR account")?;
         let account = st.hpr.account(&professional(&st, txn).aadhaar);
-        txn.step = if account.is_some() {
-            Step::Done
-        } else {
-            Step::NoAccount
-        };
+        txn.step = if account.is_some() { Step::Done } else { Step::NoAccount };
         Ok((txn.professional, account))
     })?;
     let p = &st.fixtures.professionals[index];
@@ -343,11 +324,7 @@ pub async fn demographic_auth(st: web::Data<AppState>, body: JsonBody) -> ApiRes
     let mobile = body.str("mobileNumber")?;
     checks::mobile(mobile).map_err(|(rule, m)| ApiError::bad("mobileNumber", rule, m))?;
     let (_, verified) = step(&st, &body, |txn, _| {
-        expect(
-            txn,
-            &[Step::NoAccount, Step::MobileOtpSent],
-            "demographic auth via mobile",
-        )?;
+        expect(txn, &[Step::NoAccount, Step::MobileOtpSent], "demographic auth via mobile")?;
         let verified = professional(&st, txn).aadhaar_mobile == mobile;
         if verified {
             txn.step = Step::MobileVerified;
@@ -355,26 +332,16 @@ pub async fn demographic_auth(st: web::Data<AppState>, body: JsonBody) -> ApiRes
         }
         Ok(verified)
     })?;
-    Ok(
-        HttpResponse::Ok()
-            .json(json!({"verified": verified, "demographicAuthViaMobile": verified})),
-    )
+    Ok(HttpResponse::Ok().json(json!({"verified": verified, "demographicAuthViaMobile": verified})))
 }
 
 /// `POST generateMobileOTP {mobile, txnId}` → `{txnId, mobileNumber: null}`. Calling it again is
 /// a resend: allowed 60 s after the last OTP.
-pub async fn generate_mobile_otp(
-    st: web::Data<AppState>,
-    body: JsonBody,
-) -> ApiResult<HttpResponse> {
+pub async fn generate_mobile_otp(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let mobile = body.str("mobile")?;
     checks::mobile(mobile).map_err(|(rule, m)| ApiError::bad("mobile", rule, m))?;
     let (id, otp) = step(&st, &body, |txn, now| {
-        expect(
-            txn,
-            &[Step::NoAccount, Step::MobileOtpSent],
-            "sending a mobile OTP",
-        )?;
+        expect(txn, &[Step::NoAccount, Step::MobileOtpSent], "sending a mobile OTP")?;
         if txn.step == Step::MobileOtpSent {
             txn.otp.resend(now, "mobile")?;
             txn.otp.to = mobile.to_string();
@@ -405,23 +372,14 @@ pub async fn verify_mobile_otp(st: web::Data<AppState>, body: JsonBody) -> ApiRe
 /// `POST hpid/suggestion {txnId}` → a bare array of free usernames derived from the name.
 pub async fn suggestion(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let (_, index) = step(&st, &body, |txn, _| {
-        expect(
-            txn,
-            &[Step::MobileVerified],
-            "asking for HPR ID suggestions",
-        )?;
+        expect(txn, &[Step::MobileVerified], "asking for HPR ID suggestions")?;
         Ok(txn.professional)
     })?;
     Ok(HttpResponse::Ok().json(suggestions(&st.hpr, &st.fixtures.professionals[index])))
 }
 
 fn suggestions(hpr: &HprState, p: &Professional) -> Vec<String> {
-    let clean = |s: &str| {
-        s.chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect::<String>()
-            .to_lowercase()
-    };
+    let clean = |s: &str| s.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase();
     let (first, last) = (clean(&p.first_name), clean(&p.last_name));
     let (_, _, year) = p.birth();
     let yy = year.get(2..).unwrap_or_default();
@@ -435,10 +393,7 @@ fn suggestions(hpr: &HprState, p: &Professional) -> Vec<String> {
         format!("{first}_{last}"),
     ];
     let mut out: Vec<String> = Vec::new();
-    for c in candidates
-        .into_iter()
-        .chain((1..).map(|n| format!("{first}.{last}{n}")))
-    {
+    for c in candidates.into_iter().chain((1..).map(|n| format!("{first}.{last}{n}"))) {
         if out.len() == 5 {
             break;
         }
@@ -456,11 +411,7 @@ pub async fn create(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRe
     let requested = body.str("hprId")?;
     let wanted = username(requested);
     if wanted.contains('@') {
-        return Err(ApiError::bad(
-            "hprId",
-            "hpr-domain",
-            format!("the HPR ID domain must be {DOMAIN:?}"),
-        ));
+        return Err(ApiError::bad("hprId", "hpr-domain", format!("the HPR ID domain must be {DOMAIN:?}")));
     }
     check_username(wanted).map_err(|m| ApiError::bad("hprId", "hpr-id-format", m))?;
     let password = body.str("password")?;
@@ -475,15 +426,8 @@ pub async fn create(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRe
         checks::pincode(pin).map_err(|(rule, m)| ApiError::bad("pincode", rule, m))?;
     }
     if let Some(photo) = body.opt_str("profilePhoto")? {
-        if !photo
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+/=\r\n".contains(&b))
-        {
-            return Err(ApiError::bad(
-                "profilePhoto",
-                "base64",
-                "must be base64 image data",
-            ));
+        if !photo.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=\r\n".contains(&b)) {
+            return Err(ApiError::bad("profilePhoto", "base64", "must be base64 image data"));
         }
     }
     body.opt_str("address")?;
@@ -493,8 +437,8 @@ pub async fn create(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRe
     let sub_category = body
         .opt_uint("hpSubCategoryCode")?
         .ok_or_else(|| ApiError::bad("hpSubCategoryCode", "required", "is required"))?;
-    let (category_name, category_sub_name) =
-        masters::hpr_category(category as u32, sub_category as u32).map_err(|field| {
+    let (category_name, category_sub_name) = masters::hpr_category(category as u32, sub_category as u32)
+        .map_err(|field| {
             ApiError::bad(
                 field,
                 "hpr-category",
@@ -507,15 +451,10 @@ pub async fn create(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRe
                 ),
             )
         })?;
-    let state_code = body
-        .opt_uint("stateCode")?
-        .ok_or_else(|| ApiError::bad("stateCode", "required", "is required"))?;
+    let state_code =
+        body.opt_uint("stateCode")?.ok_or_else(|| ApiError::bad("stateCode", "required", "is required"))?;
     let state_name = masters::state_name(state_code as u32).ok_or_else(|| {
-        ApiError::bad(
-            "stateCode",
-            "lgd-state",
-            format!("{state_code} is not an LGD state code"),
-        )
+        ApiError::bad("stateCode", "lgd-state", format!("{state_code} is not an LGD state code"))
     })?;
     let district_code = body
         .opt_uint("districtCode")?
@@ -526,11 +465,7 @@ pub async fn create(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRe
         expect(txn, &[Step::MobileVerified], "creating the HPR ID")?;
         let p = professional(&st, txn);
         let birth = birth_date(&body, p)?;
-        Ok((
-            txn.professional,
-            txn.mobile.clone().unwrap_or_default(),
-            birth,
-        ))
+        Ok((txn.professional, txn.mobile.clone().unwrap_or_default(), birth))
     })?;
     let p = &st.fixtures.professionals[index];
     // Claim the username, then the account; both are checked atomically against races.
@@ -608,11 +543,7 @@ pub async fn create(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRe
 }
 
 fn name_field<'a>(body: &'a JsonBody, key: &str, required: bool) -> ApiResult<Option<&'a str>> {
-    let value = if required {
-        Some(body.str(key)?)
-    } else {
-        body.opt_str(key)?
-    };
+    let value = if required { Some(body.str(key)?) } else { body.opt_str(key)? };
     if let Some(v) = value {
         if v.len() > 99 || !v.chars().all(|c| c.is_alphabetic() || " .'".contains(c)) {
             return Err(ApiError::bad(
@@ -644,11 +575,7 @@ fn check_email(email: &str) -> Result<(), String> {
 /// The birth date given in the create request (all three parts or none; none means the Aadhaar
 /// one), as (day, month, year) strings. It must be a real date in the past.
 fn birth_date(body: &JsonBody, p: &Professional) -> ApiResult<(String, String, String)> {
-    let parts = [
-        body.opt_uint("dayOfBirth")?,
-        body.opt_uint("monthOfBirth")?,
-        body.opt_uint("yearOfBirth")?,
-    ];
+    let parts = [body.opt_uint("dayOfBirth")?, body.opt_uint("monthOfBirth")?, body.opt_uint("yearOfBirth")?];
     match parts {
         [None, None, None] => Ok(p.birth()),
         [Some(d), Some(m), Some(y)] => {
@@ -662,26 +589,13 @@ fn birth_date(body: &JsonBody, p: &Professional) -> ApiResult<(String, String, S
                 None
             };
             if let Some(field) = field {
-                return Err(ApiError::bad(
-                    field,
-                    "birth-date",
-                    "day 1-31, month 1-12, year of 4 digits",
-                ));
+                return Err(ApiError::bad(field, "birth-date", "day 1-31, month 1-12, year of 4 digits"));
             }
-            let date =
-                chrono::NaiveDate::from_ymd_opt(y as i32, m as u32, d as u32).ok_or_else(|| {
-                    ApiError::bad(
-                        "dayOfBirth",
-                        "birth-date",
-                        format!("{d:02}-{m:02}-{y} is not a date"),
-                    )
-                })?;
+            let date = chrono::NaiveDate::from_ymd_opt(y as i32, m as u32, d as u32).ok_or_else(|| {
+                ApiError::bad("dayOfBirth", "birth-date", format!("{d:02}-{m:02}-{y} is not a date"))
+            })?;
             if date > chrono::Utc::now().date_naive() {
-                return Err(ApiError::bad(
-                    "yearOfBirth",
-                    "birth-date",
-                    "the birth date is in the future",
-                ));
+                return Err(ApiError::bad("yearOfBirth", "birth-date", "the birth date is in the future"));
             }
             Ok((format!("{d:02}"), format!("{m:02}"), y.to_string()))
         }

@@ -75,10 +75,7 @@ impl Journal {
     }
 
     pub fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
@@ -88,11 +85,7 @@ pub async fn record(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let path = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
+    let path = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
     if path.starts_with("/_sandbox") {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
@@ -109,28 +102,21 @@ pub async fn record(
     };
     req.set_payload(actix_web::dev::Payload::from(request_bytes.clone()));
     let method = req.method().to_string();
-    let header_correlation = ["TRANSACTION_ID", "REQUEST-ID"].iter().find_map(|h| {
-        req.headers()
-            .get(*h)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    });
+    let header_correlation = ["TRANSACTION_ID", "REQUEST-ID"]
+        .iter()
+        .find_map(|h| req.headers().get(*h).and_then(|v| v.to_str().ok()).map(str::to_string));
 
     let res = next.call(req).await?;
     let status = res.status().as_u16();
     let (http_req, res) = res.into_parts();
     let (head, body) = res.into_parts();
-    let response_bytes = body::to_bytes_limited(body, 8 * MAX_BODY)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    let response_bytes =
+        body::to_bytes_limited(body, 8 * MAX_BODY).await.ok().and_then(Result::ok).unwrap_or_default();
 
     let request_body = recorded_body(&request_bytes);
     let response_body = recorded_body(&response_bytes);
-    let correlation_id = correlation(&request_body)
-        .or(header_correlation)
-        .or_else(|| correlation(&response_body));
+    let correlation_id =
+        correlation(&request_body).or(header_correlation).or_else(|| correlation(&response_body));
     state.journal.record(JournalEntry {
         seq: 0,
         at: iso(state.clock.now()),
@@ -191,13 +177,10 @@ pub fn mask(v: &mut Value) {
         Value::Object(map) => {
             for (k, val) in map.iter_mut() {
                 match (k.as_str(), &*val) {
-                    ("aadhaar", Value::String(s)) => {
-                        *val = Value::String(crate::checks::mask(s, 4))
+                    ("aadhaar", Value::String(s)) => *val = Value::String(crate::checks::mask(s, 4)),
+                    ("otp" | "otpValue" | "authCode" | "password" | "clientSecret", Value::String(_)) => {
+                        *val = Value::String("******".into())
                     }
-                    (
-                        "otp" | "otpValue" | "authCode" | "password" | "clientSecret",
-                        Value::String(_),
-                    ) => *val = Value::String("******".into()),
                     _ => mask(val),
                 }
             }
@@ -208,9 +191,8 @@ pub fn mask(v: &mut Value) {
 }
 
 fn correlation(body: &Value) -> Option<String> {
-    let direct = ["txnId", "transactionId", "requestId"]
-        .iter()
-        .find_map(|k| body.get(k).and_then(Value::as_str));
+    let direct =
+        ["txnId", "transactionId", "requestId"].iter().find_map(|k| body.get(k).and_then(Value::as_str));
     direct
         .or_else(|| body.pointer("/resp/requestId").and_then(Value::as_str))
         .or_else(|| body.pointer("/authData/otp/txnId").and_then(Value::as_str))

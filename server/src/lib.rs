@@ -55,16 +55,8 @@ pub use state::AppState;
 
 /// The API families with their path prefixes, as printed at start-up.
 pub const FAMILIES: &[(&str, &str, &str)] = &[
-    (
-        "HPR ID registration",
-        "https://hpridsbx.abdm.gov.in/api",
-        "/hpr/api",
-    ),
-    (
-        "Carestack EHR API (the SDK's API_URL)",
-        "https://ehrsandboxapi.achalahealth.com",
-        "/carestack",
-    ),
+    ("HPR ID registration", "https://hpridsbx.abdm.gov.in/api", "/hpr/api"),
+    ("Carestack EHR API (the SDK's API_URL)", "https://ehrsandboxapi.achalahealth.com", "/carestack"),
     ("sandbox control", "-", "/_sandbox"),
 ];
 
@@ -114,11 +106,8 @@ impl Sandbox {
         if config.workers > 0 {
             server = server.workers(config.workers);
         }
-        let addr = server
-            .addrs()
-            .first()
-            .copied()
-            .ok_or_else(|| std::io::Error::other("no address bound"))?;
+        let addr =
+            server.addrs().first().copied().ok_or_else(|| std::io::Error::other("no address bound"))?;
         let server = server.run();
         let handle = server.handle();
         let server = tokio::spawn(server);
@@ -130,13 +119,7 @@ impl Sandbox {
                 sweep_state.sweep();
             }
         });
-        Ok(Sandbox {
-            addr,
-            handle,
-            server,
-            sweeper,
-            state,
-        })
+        Ok(Sandbox { addr, handle, server, sweeper, state })
     }
 
     pub fn addr(&self) -> SocketAddr {

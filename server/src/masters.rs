@@ -46,21 +46,8 @@ pub type Coded = (u32, &'static str);
 
 /// HPR categories: (code, name, [(sub-category code, name)]).
 pub const HPR_CATEGORIES: &[(u32, &str, &[Coded])] = &[
-    (
-        1,
-        "Doctor",
-        &[
-            (1, "Modern Medicine"),
-            (2, "Dentist"),
-            (3, "Ayurveda"),
-            (4, "Homeopathy"),
-        ],
-    ),
-    (
-        2,
-        "Nurse",
-        &[(5, "Registered Nurse"), (6, "Auxiliary Nurse Midwife")],
-    ),
+    (1, "Doctor", &[(1, "Modern Medicine"), (2, "Dentist"), (3, "Ayurveda"), (4, "Homeopathy")]),
+    (2, "Nurse", &[(5, "Registered Nurse"), (6, "Auxiliary Nurse Midwife")]),
 ];
 
 pub fn state_name(code: u32) -> Option<&'static str> {
@@ -69,13 +56,7 @@ pub fn state_name(code: u32) -> Option<&'static str> {
 
 /// (category name, sub-category name) when the pair is known.
 pub fn hpr_category(category: u32, sub: u32) -> Result<(&'static str, &'static str), &'static str> {
-    let (_, name, subs) = HPR_CATEGORIES
-        .iter()
-        .find(|(c, _, _)| *c == category)
-        .ok_or("hpCategoryCode")?;
-    let (_, sub_name) = subs
-        .iter()
-        .find(|(s, _)| *s == sub)
-        .ok_or("hpSubCategoryCode")?;
+    let (_, name, subs) = HPR_CATEGORIES.iter().find(|(c, _, _)| *c == category).ok_or("hpCategoryCode")?;
+    let (_, sub_name) = subs.iter().find(|(s, _)| *s == sub).ok_or("hpSubCategoryCode")?;
     Ok((name, sub_name))
 }

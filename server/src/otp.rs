@@ -32,14 +32,7 @@ pub struct Otp {
 
 impl Otp {
     pub fn new(code: &str, to: &str, now: Millis) -> Self {
-        Otp {
-            code: code.to_string(),
-            to: to.to_string(),
-            sent_at: now,
-            resends: 0,
-            wrong: 0,
-            used: false,
-        }
+        Otp { code: code.to_string(), to: to.to_string(), sent_at: now, resends: 0, wrong: 0, used: false }
     }
 
     /// Whether the transaction holding this OTP is locked by too many wrong tries.
@@ -53,17 +46,11 @@ impl Otp {
             return Err(ApiError::too_many(
                 field,
                 "otp-locked",
-                format!(
-                    "{MAX_WRONG} wrong OTPs were entered; the transaction is locked, start again"
-                ),
+                format!("{MAX_WRONG} wrong OTPs were entered; the transaction is locked, start again"),
             ));
         }
         if self.used {
-            return Err(ApiError::rule(
-                field,
-                "otp-used",
-                "this OTP was already used",
-            ));
+            return Err(ApiError::rule(field, "otp-used", "this OTP was already used"));
         }
         if now - self.sent_at >= OTP_VALIDITY {
             return Err(ApiError::rule(
@@ -79,16 +66,10 @@ impl Otp {
                 ApiError::too_many(
                     field,
                     "otp-locked",
-                    format!(
-                        "wrong OTP; {MAX_WRONG} wrong OTPs were entered, the transaction is locked"
-                    ),
+                    format!("wrong OTP; {MAX_WRONG} wrong OTPs were entered, the transaction is locked"),
                 )
             } else {
-                ApiError::rule(
-                    field,
-                    "otp-mismatch",
-                    format!("wrong OTP, {left} attempts left"),
-                )
+                ApiError::rule(field, "otp-mismatch", format!("wrong OTP, {left} attempts left"))
             });
         }
         self.used = true;
@@ -98,21 +79,14 @@ impl Otp {
     /// A resend of the same OTP: allowed 60 s after the last send, at most `MAX_RESENDS` times.
     pub fn resend(&mut self, now: Millis, field: &str) -> ApiResult<()> {
         if self.locked() {
-            return Err(ApiError::too_many(
-                field,
-                "otp-locked",
-                "the transaction is locked, start again",
-            ));
+            return Err(ApiError::too_many(field, "otp-locked", "the transaction is locked, start again"));
         }
         let wait = self.sent_at + RESEND_AFTER - now;
         if wait > 0 {
             return Err(ApiError::too_many(
                 field,
                 "otp-resend-too-soon",
-                format!(
-                    "an OTP can be resent 60 s after the last one; wait {} s",
-                    (wait + 999) / 1000
-                ),
+                format!("an OTP can be resent 60 s after the last one; wait {} s", (wait + 999) / 1000),
             ));
         }
         if self.resends >= MAX_RESENDS {
@@ -148,10 +122,7 @@ pub struct Outbox {
 
 impl Outbox {
     pub fn new(capacity: usize) -> Self {
-        Outbox {
-            messages: Mutex::new(VecDeque::new()),
-            capacity: capacity.max(1),
-        }
+        Outbox { messages: Mutex::new(VecDeque::new()), capacity: capacity.max(1) }
     }
 
     pub fn send(&self, txn_id: Uuid, otp: &Otp, purpose: &'static str) {
@@ -171,17 +142,11 @@ impl Outbox {
 
     pub fn list(&self, txn_id: Option<Uuid>) -> Vec<OutboxMessage> {
         let q = self.messages.lock().unwrap_or_else(|e| e.into_inner());
-        q.iter()
-            .filter(|m| txn_id.is_none_or(|t| m.txn_id == t))
-            .cloned()
-            .collect()
+        q.iter().filter(|m| txn_id.is_none_or(|t| m.txn_id == t)).cloned().collect()
     }
 
     pub fn clear(&self) {
-        self.messages
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.messages.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
@@ -199,34 +164,17 @@ mod tests {
                 ("otp-mismatch", true)
             );
         }
-        assert_eq!(
-            otp.verify("000000", 1, "otp").unwrap_err().rule,
-            "otp-locked"
-        );
-        assert_eq!(
-            otp.verify("123456", 1, "otp").unwrap_err().rule,
-            "otp-locked"
-        );
+        assert_eq!(otp.verify("000000", 1, "otp").unwrap_err().rule, "otp-locked");
+        assert_eq!(otp.verify("123456", 1, "otp").unwrap_err().rule, "otp-locked");
     }
 
     #[test]
     fn expiry_and_resend_timing() {
         let mut otp = Otp::new("123456", "9876543210", 0);
-        assert_eq!(
-            otp.resend(59 * SECOND, "txnId").unwrap_err().rule,
-            "otp-resend-too-soon"
-        );
+        assert_eq!(otp.resend(59 * SECOND, "txnId").unwrap_err().rule, "otp-resend-too-soon");
         otp.resend(60 * SECOND, "txnId").unwrap();
-        assert_eq!(
-            otp.verify("123456", 60 * SECOND + OTP_VALIDITY, "otp")
-                .unwrap_err()
-                .rule,
-            "otp-expired"
-        );
+        assert_eq!(otp.verify("123456", 60 * SECOND + OTP_VALIDITY, "otp").unwrap_err().rule, "otp-expired");
         otp.verify("123456", 61 * SECOND, "otp").unwrap();
-        assert_eq!(
-            otp.verify("123456", 62 * SECOND, "otp").unwrap_err().rule,
-            "otp-used"
-        );
+        assert_eq!(otp.verify("123456", 62 * SECOND, "otp").unwrap_err().rule, "otp-used");
     }
 }

@@ -26,9 +26,7 @@ pub struct Store<T> {
 
 impl<T> Default for Store<T> {
     fn default() -> Self {
-        Store {
-            map: DashMap::new(),
-        }
+        Store { map: DashMap::new() }
     }
 }
 
@@ -36,13 +34,7 @@ impl<T> Store<T> {
     /// Starts a transaction and returns its id.
     pub fn insert(&self, value: T, now: Millis) -> Uuid {
         let id = Uuid::new_v4();
-        self.map.insert(
-            id,
-            Entry {
-                expires_at: now + TXN_TTL,
-                value,
-            },
-        );
+        self.map.insert(id, Entry { expires_at: now + TXN_TTL, value });
         id
     }
 
@@ -79,13 +71,7 @@ impl<T> Store<T> {
     }
 
     /// Reads a live transaction without renewing it.
-    pub fn read<R>(
-        &self,
-        id: Uuid,
-        field: &str,
-        now: Millis,
-        f: impl FnOnce(&T) -> R,
-    ) -> ApiResult<R> {
+    pub fn read<R>(&self, id: Uuid, field: &str, now: Millis, f: impl FnOnce(&T) -> R) -> ApiResult<R> {
         let entry = self.live(id, field, now)?;
         Ok(f(&entry.value))
     }
@@ -129,19 +115,10 @@ mod tests {
         let other = store.insert(2u32, 0);
         // Until the grace ends, the expired transaction is still named as expired.
         assert_eq!(store.sweep(TXN_TTL + SWEEP_GRACE - 1), 0);
-        assert_eq!(
-            store
-                .read(id, "txnId", TXN_TTL + SWEEP_GRACE, |_| ())
-                .unwrap_err()
-                .rule,
-            "txn-expired"
-        );
+        assert_eq!(store.read(id, "txnId", TXN_TTL + SWEEP_GRACE, |_| ()).unwrap_err().rule, "txn-expired");
         assert_eq!(store.sweep(TXN_TTL + SWEEP_GRACE + 1), 1);
         assert_eq!(store.sweep(TXN_TTL + SWEEP_GRACE + 20), 1);
         assert!(store.is_empty());
-        assert_eq!(
-            store.read(other, "txnId", 0, |_| ()).unwrap_err().rule,
-            "txn-unknown"
-        );
+        assert_eq!(store.read(other, "txnId", 0, |_| ()).unwrap_err().rule, "txn-unknown");
     }
 }
