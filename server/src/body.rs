@@ -58,59 +58,155 @@ impl JsonBody {
         }
     }
 
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key).filter(|v| !v.is_null())
+    /// The top-level object, to read fields from.
+    pub fn root(&self) -> Obj<'_> {
+        Obj { map: &self.0, path: String::new() }
+    }
+
+    pub fn str(&self, key: &str) -> ApiResult<&str> {
+        self.root().str(key)
+    }
+
+    pub fn opt_str(&self, key: &str) -> ApiResult<Option<&str>> {
+        self.root().opt_str(key)
+    }
+
+    pub fn txn_id(&self, key: &str) -> ApiResult<uuid::Uuid> {
+        self.root().txn_id(key)
+    }
+
+    pub fn bool(&self, key: &str) -> ApiResult<bool> {
+        self.root().bool(key)
+    }
+
+    pub fn opt_uint(&self, key: &str) -> ApiResult<Option<u64>> {
+        self.root().opt_uint(key)
+    }
+
+    pub fn obj(&self, key: &str) -> ApiResult<Obj<'_>> {
+        self.root().obj(key)
+    }
+}
+
+/// A JSON object inside a request body; errors name fields by their full path (`authData.otp.txnId`).
+#[derive(Clone)]
+pub struct Obj<'a> {
+    map: &'a Map<String, Value>,
+    path: String,
+}
+
+impl<'a> Obj<'a> {
+    /// The full name of a field, for error messages.
+    pub fn name(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
     }
 
     /// A required, non-empty string (surrounding white space trimmed).
-    pub fn str(&self, key: &str) -> ApiResult<&str> {
-        self.opt_str(key)?.ok_or_else(|| ApiError::bad(key, "required", "is required"))
+    pub fn str(&self, key: &str) -> ApiResult<&'a str> {
+        self.opt_str(key)?.ok_or_else(|| ApiError::bad(&self.name(key), "required", "is required"))
     }
 
-    /// An optional string: absent or `null` is `None`; `""` is `None` too.
-    pub fn opt_str(&self, key: &str) -> ApiResult<Option<&str>> {
+    /// An optional string: absent, `null` and `""` are `None`.
+    pub fn opt_str(&self, key: &str) -> ApiResult<Option<&'a str>> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.trim())),
-            Some(other) => {
-                Err(ApiError::bad(key, "type", format!("must be a string, got {}", type_name(other))))
-            }
+            Some(other) => Err(ApiError::bad(
+                &self.name(key),
+                "type",
+                format!("must be a string, got {}", type_name(other)),
+            )),
         }
     }
 
     /// A required string that must look like a UUID (every ABDM txnId does).
     pub fn txn_id(&self, key: &str) -> ApiResult<uuid::Uuid> {
-        parse_uuid(key, self.str(key)?)
+        parse_uuid(&self.name(key), self.str(key)?)
     }
 
     pub fn bool(&self, key: &str) -> ApiResult<bool> {
         match self.get(key) {
-            None => Err(ApiError::bad(key, "required", "is required")),
+            None => Err(ApiError::bad(&self.name(key), "required", "is required")),
             Some(Value::Bool(b)) => Ok(*b),
-            Some(other) => {
-                Err(ApiError::bad(key, "type", format!("must be true or false, got {}", type_name(other))))
-            }
+            Some(other) => Err(ApiError::bad(
+                &self.name(key),
+                "type",
+                format!("must be true or false, got {}", type_name(other)),
+            )),
         }
     }
 
     /// An optional whole number, given as a JSON number or a string of digits (the Carestack SDK
     /// sends numbers as strings; ABDM clients send them as numbers).
     pub fn opt_uint(&self, key: &str) -> ApiResult<Option<u64>> {
+        let name = self.name(key);
         match self.get(key) {
             None => Ok(None),
             Some(Value::Number(n)) => {
-                n.as_u64().map(Some).ok_or_else(|| ApiError::bad(key, "type", "must be a whole number ≥ 0"))
+                n.as_u64().map(Some).ok_or_else(|| ApiError::bad(&name, "type", "must be a whole number ≥ 0"))
             }
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
             Some(Value::String(s)) if checks::all_digits(s.trim()) && s.trim().len() <= 18 => {
                 Ok(s.trim().parse().ok())
             }
             Some(other) => {
-                Err(ApiError::bad(key, "type", format!("must be a whole number, got {}", describe(other))))
+                Err(ApiError::bad(&name, "type", format!("must be a whole number, got {}", describe(other))))
             }
         }
     }
+
+    /// A required nested object.
+    pub fn obj(&self, key: &str) -> ApiResult<Obj<'a>> {
+        match self.get(key) {
+            None => Err(ApiError::bad(&self.name(key), "required", "is required")),
+            Some(Value::Object(map)) => Ok(Obj { map, path: self.name(key) }),
+            Some(other) => Err(ApiError::bad(
+                &self.name(key),
+                "type",
+                format!("must be an object, got {}", type_name(other)),
+            )),
+        }
+    }
+
+    /// A required array of strings.
+    pub fn strings(&self, key: &str) -> ApiResult<Vec<&'a str>> {
+        let name = self.name(key);
+        match self.get(key) {
+            None => Err(ApiError::bad(&name, "required", "is required")),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str().ok_or_else(|| ApiError::bad(&name, "type", "must be an array of strings"))
+                })
+                .collect(),
+            Some(other) => Err(ApiError::bad(
+                &name,
+                "type",
+                format!("must be an array of strings, got {}", type_name(other)),
+            )),
+        }
+    }
+}
+
+/// A request header's trimmed, non-empty value.
+pub fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The token of an `Authorization: Bearer <token>` value (the scheme is case-insensitive).
+pub fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 pub fn parse_uuid(field: &str, value: &str) -> ApiResult<uuid::Uuid> {

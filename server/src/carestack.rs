@@ -52,7 +52,7 @@ fn check(req: &ServiceRequest) -> Result<(), ApiError> {
             "missing; send 'Authorization: Bearer <api key>'",
         )
     })?;
-    let key = auth.strip_prefix("Bearer ").map(str::trim).unwrap_or("");
+    let key = crate::body::bearer(auth).unwrap_or("");
     let known = req
         .app_data::<web::Data<AppState>>()
         .is_some_and(|st| st.fixtures.carestack.api_keys.iter().any(|k| k == key));

@@ -19,8 +19,10 @@ use crate::clock::iso;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Bodies longer than this are kept as a truncated string.
-const MAX_RECORDED_BODY: usize = 16 * 1024;
+/// Strings longer than this (photos, ciphertexts) are recorded cut short.
+const MAX_RECORDED_STRING: usize = 512;
+/// Arrays longer than this are recorded cut short.
+const MAX_RECORDED_ITEMS: usize = 50;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -86,7 +88,7 @@ pub async fn record(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let path = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
-    if path.starts_with("/_sandbox") {
+    if path == "/_sandbox" || path.starts_with("/_sandbox/") || path.starts_with("/_sandbox?") {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
@@ -156,29 +158,31 @@ fn recorded_body(bytes: &[u8]) -> Value {
         return Value::Null;
     }
     match serde_json::from_slice::<Value>(bytes) {
-        Ok(mut v) if bytes.len() <= MAX_RECORDED_BODY * 4 => {
+        Ok(mut v) => {
             mask(&mut v);
+            shorten(&mut v);
             v
         }
-        _ => {
-            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_RECORDED_BODY)]);
-            Value::String(if bytes.len() > MAX_RECORDED_BODY {
-                format!("{text}…(truncated)")
-            } else {
-                text.into_owned()
-            })
-        }
+        // Text that is not JSON may hold anything (a half-sent Aadhaar number): only its size is
+        // kept.
+        Err(_) => Value::String(format!("<{} bytes, not JSON>", bytes.len())),
     }
 }
 
-/// Masks secrets by field name, wherever they sit in the body.
+/// Masks secrets by field name, whatever their type and wherever they sit in the body.
 pub fn mask(v: &mut Value) {
     match v {
         Value::Object(map) => {
             for (k, val) in map.iter_mut() {
-                match (k.as_str(), &*val) {
-                    ("aadhaar", Value::String(s)) => *val = Value::String(crate::checks::mask(s, 4)),
-                    ("otp" | "otpValue" | "authCode" | "password" | "clientSecret", Value::String(_)) => {
+                match k.as_str() {
+                    "aadhaar" => {
+                        let text = match &*val {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        *val = Value::String(crate::checks::mask(&text, 4));
+                    }
+                    "otp" | "otpValue" | "authCode" | "password" | "clientSecret" if !val.is_null() => {
                         *val = Value::String("******".into())
                     }
                     _ => mask(val),
@@ -186,6 +190,26 @@ pub fn mask(v: &mut Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(mask),
+        _ => {}
+    }
+}
+
+/// Keeps recorded bodies small: long strings (photos, ciphertexts) are cut to their start.
+fn shorten(v: &mut Value) {
+    match v {
+        Value::String(s) if s.len() > MAX_RECORDED_STRING => {
+            let cut = (0..=MAX_RECORDED_STRING).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+            *s = format!("{}…({} characters)", &s[..cut], s.chars().count());
+        }
+        Value::Object(map) => map.values_mut().for_each(shorten),
+        Value::Array(items) => {
+            if items.len() > MAX_RECORDED_ITEMS {
+                let n = items.len();
+                items.truncate(MAX_RECORDED_ITEMS);
+                items.push(Value::String(format!("…({n} items)")));
+            }
+            items.iter_mut().for_each(shorten)
+        }
         _ => {}
     }
 }

@@ -1,0 +1,135 @@
+//! Carestack's credentials: every `/carestack` route needs `Authorization: Bearer <api key>` (a
+//! key listed in the fixtures), `x-hprid-auth` and `facilityid`; a missing or wrong one is a 401
+//! naming the header. ABDM's own `/hpr/api` paths need none of them.
+
+mod common;
+
+use common::*;
+use rstest::rstest;
+use serde_json::{json, Value};
+
+const CARESTACK_GENERATE_OTP: &str = "/carestack/aadhaar/generateOtp";
+const ABDM_GENERATE_OTP: &str = "/hpr/api/v1/registration/aadhaar/generateOtp";
+
+const BEARER: &str = "Bearer sandbox-api-key";
+const HPRID_AUTH: &str = "test";
+const FACILITY: &str = "IN2910000001";
+
+/// The three Carestack headers, with `replace` overriding (or, with `None`, dropping) one.
+fn headers(replace: Option<(&'static str, Option<&'static str>)>) -> Vec<(&'static str, &'static str)> {
+    let mut all = vec![("Authorization", BEARER), ("x-hprid-auth", HPRID_AUTH), ("facilityid", FACILITY)];
+    if let Some((name, value)) = replace {
+        all.retain(|(n, _)| *n != name);
+        if let Some(v) = value {
+            all.push((name, v));
+        }
+    }
+    all
+}
+
+async fn generate_otp(sb: &TestSandbox, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let body = json!({"aadhaar": SAME_MOBILE});
+    sb.send(reqwest::Method::POST, path, Some(&body), headers).await
+}
+
+#[tokio::test]
+async fn the_api_key_is_listed_in_the_fixtures() {
+    let sb = TestSandbox::start().await;
+    let fixtures = sb.get("/_sandbox/fixtures").await;
+    let keys = fixtures.ok()["carestack"]["apiKeys"].clone();
+    assert!(keys.as_array().is_some_and(|k| k.contains(&json!(API_KEY))), "carestack.apiKeys: {keys}");
+    sb.stop().await;
+}
+
+#[rstest]
+#[case::authorization_missing("Authorization", None, "carestack-api-key")]
+#[case::authorization_empty("Authorization", Some(""), "carestack-api-key")]
+#[case::wrong_key("Authorization", Some("Bearer not-a-key"), "carestack-api-key")]
+#[case::basic_scheme("Authorization", Some("Basic sandbox-api-key"), "carestack-api-key")]
+#[case::no_scheme("Authorization", Some("sandbox-api-key"), "carestack-api-key")]
+#[case::bearer_without_key("Authorization", Some("Bearer"), "carestack-api-key")]
+#[case::hprid_auth_missing("x-hprid-auth", None, "carestack-headers")]
+#[case::hprid_auth_empty("x-hprid-auth", Some(""), "carestack-headers")]
+#[case::facility_missing("facilityid", None, "carestack-headers")]
+#[case::facility_empty("facilityid", Some(""), "carestack-headers")]
+#[tokio::test]
+async fn a_missing_or_wrong_credential_is_a_401_naming_the_header(
+    #[case] header: &'static str,
+    #[case] value: Option<&'static str>,
+    #[case] rule: &str,
+) {
+    let sb = TestSandbox::start().await;
+    let sent = headers(Some((header, value)));
+    generate_otp(&sb, CARESTACK_GENERATE_OTP, &sent).await.refused(401, header, rule);
+    // Nothing was started: no transaction, no OTP sent.
+    let health = sb.get("/_sandbox/health").await;
+    assert_eq!(health.ok()["liveTransactions"], 0);
+    let outbox = sb.get("/_sandbox/outbox").await;
+    assert_eq!(outbox.ok(), &json!([]));
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn with_no_headers_at_all_authorization_is_named_first() {
+    let sb = TestSandbox::start().await;
+    generate_otp(&sb, CARESTACK_GENERATE_OTP, &[]).await.refused(401, "Authorization", "carestack-api-key");
+    sb.stop().await;
+}
+
+#[rstest]
+#[case::generate_otp(HprStep::GenerateOtp)]
+#[case::verify_otp(HprStep::VerifyOtp)]
+#[case::check_account(HprStep::CheckAccount)]
+#[case::demographic_auth(HprStep::DemographicAuth)]
+#[case::generate_mobile_otp(HprStep::GenerateMobileOtp)]
+#[case::verify_mobile_otp(HprStep::VerifyMobileOtp)]
+#[case::suggestion(HprStep::Suggestion)]
+#[case::create(HprStep::Create)]
+#[tokio::test]
+async fn every_carestack_route_checks_the_credentials_before_the_body(#[case] step: HprStep) {
+    let sb = TestSandbox::start().await;
+    // A malformed body: the credentials are refused first.
+    let reply = sb
+        .post_raw(step.path(Paths::Carestack), b"{not json".to_vec(), &[("content-type", "application/json")])
+        .await;
+    reply.refused(401, "Authorization", "carestack-api-key");
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn with_all_three_headers_the_call_proceeds() {
+    let sb = TestSandbox::start().await;
+    let reply = generate_otp(&sb, CARESTACK_GENERATE_OTP, &headers(None)).await;
+    let body = reply.ok();
+    let txn = reply.txn();
+    assert!(uuid::Uuid::parse_str(&txn).is_ok(), "txnId {txn:?} is a UUID");
+    assert_eq!(body["mobileNumber"], "XXXXXX0002");
+    // The OTP went out for that transaction.
+    assert_eq!(sb.otp(&txn).await.len(), 6);
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn the_header_names_are_case_insensitive() {
+    let sb = TestSandbox::start().await;
+    let sent = [("authorization", BEARER), ("X-HPRID-AUTH", HPRID_AUTH), ("FacilityId", FACILITY)];
+    generate_otp(&sb, CARESTACK_GENERATE_OTP, &sent).await.ok();
+    sb.stop().await;
+}
+
+#[rstest]
+#[case::no_headers(Vec::new())]
+#[case::wrong_key(vec![("Authorization", "Bearer not-a-key")])]
+#[case::all_headers(headers(None))]
+#[tokio::test]
+async fn abdm_paths_do_not_need_carestack_headers(#[case] sent: Vec<(&'static str, &'static str)>) {
+    let sb = TestSandbox::start().await;
+    let reply = generate_otp(&sb, ABDM_GENERATE_OTP, &sent).await;
+    assert_eq!(reply.ok()["mobileNumber"], "XXXXXX0002");
+    let txn = reply.txn();
+    // The next step on the ABDM path needs no headers either.
+    let otp = sb.otp(&txn).await;
+    let body: Value = json!({"otp": otp, "txnId": txn, "domainName": "@hpr.abdm", "idType": "hpr_id"});
+    sb.send(reqwest::Method::POST, HprStep::VerifyOtp.path(Paths::Abdm), Some(&body), &[]).await.ok();
+    sb.stop().await;
+}
