@@ -104,7 +104,7 @@ fn print_banner(sandbox: &Sandbox) {
             p.name,
             p.aadhaar,
             p.mobile,
-            p.abha_number,
+            p.abha_number.as_deref().unwrap_or("no ABHA yet"),
             p.otp,
             p.abha_addresses.join(", ")
         );

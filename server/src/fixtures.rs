@@ -37,7 +37,8 @@ pub struct Address {
 pub struct Person {
     pub aadhaar: String,
     pub mobile: String,
-    pub abha_number: String,
+    /// `None` until the person enrols for an ABHA (enrolment mints one).
+    pub abha_number: Option<String>,
     pub abha_addresses: Vec<String>,
     pub name: String,
     pub first_name: String,
@@ -162,11 +163,23 @@ impl Fixtures {
             rule(at("mobile"), checks::mobile(&p.mobile))?;
             rule(at("otp"), checks::otp(&p.otp))?;
             rule(at("address.pincode"), checks::pincode(&p.address.pincode))?;
-            if !checks::luhn_valid(&p.abha_number) || checks::dashed14(&p.abha_number) != p.abha_number {
+            if let Some(n) = &p.abha_number {
+                if !checks::luhn_valid(n) || checks::dashed14(n) != *n {
+                    return Err(format!(
+                        "{}: must be NN-NNNN-NNNN-NNNN with a valid Luhn check digit",
+                        at("abhaNumber")
+                    ));
+                }
+            } else if !p.abha_addresses.is_empty() {
                 return Err(format!(
-                    "{}: must be NN-NNNN-NNNN-NNNN with a valid Luhn check digit",
-                    at("abhaNumber")
+                    "{}: a person without an ABHA number has no addresses",
+                    at("abhaAddresses")
                 ));
+            }
+            for a in &p.abha_addresses {
+                if !a.ends_with("@sbx") {
+                    return Err(format!("{}: {a:?} must end in @sbx", at("abhaAddresses")));
+                }
             }
             if !["M", "F", "O", "U"].contains(&p.gender.as_str()) {
                 return Err(format!("{}: must be M, F, O or U", at("gender")));

@@ -556,7 +556,7 @@ fn name_field<'a>(body: &'a JsonBody, key: &str, required: bool) -> ApiResult<Op
     Ok(value)
 }
 
-fn check_email(email: &str) -> Result<(), String> {
+pub fn check_email(email: &str) -> Result<(), String> {
     let mut parts = email.split('@');
     let (local, domain) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let ok = parts.next().is_none()
@@ -623,7 +623,7 @@ fn mint_number(hpr: &HprState) -> String {
 }
 
 /// A 1×1 PNG standing in for the Aadhaar KYC photograph.
-const PHOTO: &str =
+pub const PHOTO: &str =
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
 
 /// The ABDM paths, under `/hpr/api`. `v1` and `v2` are both accepted, as clients use both.

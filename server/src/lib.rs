@@ -28,17 +28,21 @@
 //! outbox ([`otp`]); every request lands in the [`journal`]; every refusal is an [`error::ApiError`]
 //! naming the field and the rule.
 
+pub mod abha;
+pub mod accounts;
 pub mod body;
 pub mod carestack;
 pub mod checks;
 pub mod clock;
 pub mod control;
+pub mod crypto;
 pub mod error;
 pub mod fixtures;
 pub mod hpr;
 pub mod journal;
 pub mod masters;
 pub mod otp;
+pub mod phr;
 pub mod state;
 pub mod store;
 
@@ -55,6 +59,8 @@ pub use state::AppState;
 
 /// The API families with their path prefixes, as printed at start-up.
 pub const FAMILIES: &[(&str, &str, &str)] = &[
+    ("ABHA v3 enrolment, profile, certificate", "https://abhasbx.abdm.gov.in/abha/api", "/abha/api"),
+    ("PHR (ABHA address from ABHA number)", "https://phrsbx.abdm.gov.in", "/phr"),
     ("HPR ID registration", "https://hpridsbx.abdm.gov.in/api", "/hpr/api"),
     ("Carestack EHR API (the SDK's API_URL)", "https://ehrsandboxapi.achalahealth.com", "/carestack"),
     ("sandbox control", "-", "/_sandbox"),
@@ -189,6 +195,8 @@ pub fn app(
         .app_data(web::PayloadConfig::new(body::MAX_BODY))
         .configure(control::configure)
         .configure(hpr::configure)
+        .configure(abha::configure)
+        .configure(phr::configure)
         .configure(carestack::configure)
         .default_service(web::to(not_found))
         .wrap(from_fn(journal::record))

@@ -3,11 +3,14 @@
 
 use std::sync::Arc;
 
+use crate::abha::AbhaState;
+use crate::accounts::Accounts;
 use crate::clock::Clock;
 use crate::fixtures::Fixtures;
 use crate::hpr::HprState;
 use crate::journal::Journal;
 use crate::otp::Outbox;
+use crate::phr::PhrState;
 
 pub struct AppState {
     pub clock: Clock,
@@ -15,6 +18,9 @@ pub struct AppState {
     pub journal: Journal,
     pub outbox: Outbox,
     pub hpr: HprState,
+    pub accounts: Accounts,
+    pub abha: AbhaState,
+    pub phr: PhrState,
 }
 
 impl AppState {
@@ -23,6 +29,13 @@ impl AppState {
         AppState {
             clock: Clock::default(),
             hpr: HprState::new(&fixtures),
+            accounts: {
+                let accounts = Accounts::default();
+                accounts.reset(&fixtures);
+                accounts
+            },
+            abha: AbhaState::default(),
+            phr: PhrState::default(),
             fixtures,
             journal: Journal::new(journal_capacity),
             outbox: Outbox::new(journal_capacity),
@@ -36,16 +49,19 @@ impl AppState {
         self.journal.clear();
         self.outbox.clear();
         self.hpr.reset(&self.fixtures);
+        self.accounts.reset(&self.fixtures);
+        self.abha.reset();
+        self.phr.txns.clear();
     }
 
     /// Drops expired transactions of every flow; returns how many.
     pub fn sweep(&self) -> usize {
         let now = self.clock.now();
-        self.hpr.txns.sweep(now)
+        self.hpr.txns.sweep(now) + self.abha.sweep(now) + self.phr.txns.sweep(now)
     }
 
     /// Live transactions across all flows.
     pub fn live_transactions(&self) -> usize {
-        self.hpr.txns.len()
+        self.hpr.txns.len() + self.abha.txns.len() + self.phr.txns.len()
     }
 }

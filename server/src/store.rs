@@ -22,19 +22,25 @@ pub struct Entry<T> {
 
 pub struct Store<T> {
     map: DashMap<Uuid, Entry<T>>,
+    ttl: Millis,
 }
 
 impl<T> Default for Store<T> {
     fn default() -> Self {
-        Store { map: DashMap::new() }
+        Store::with_ttl(TXN_TTL)
     }
 }
 
 impl<T> Store<T> {
+    /// A store whose entries live `ttl` after their last successful step.
+    pub fn with_ttl(ttl: Millis) -> Self {
+        Store { map: DashMap::new(), ttl }
+    }
+
     /// Starts a transaction and returns its id.
     pub fn insert(&self, value: T, now: Millis) -> Uuid {
         let id = Uuid::new_v4();
-        self.map.insert(id, Entry { expires_at: now + TXN_TTL, value });
+        self.map.insert(id, Entry { expires_at: now + self.ttl, value });
         id
     }
 
@@ -50,7 +56,7 @@ impl<T> Store<T> {
         let mut entry = self.live(id, field, now)?;
         let out = f(&mut entry.value);
         if out.is_ok() {
-            entry.expires_at = now + TXN_TTL;
+            entry.expires_at = now + self.ttl;
         }
         out
     }

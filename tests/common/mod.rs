@@ -187,3 +187,52 @@ impl TestSandbox {
         self.post("/_sandbox/clock/advance", json!({"seconds": seconds})).await.ok();
     }
 }
+
+/// Client-side encryption, as ABDM clients do it: RSA with the service's public key (base64 DER
+/// SubjectPublicKeyInfo), base64 of the ciphertext.
+pub mod enc {
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine;
+    use rsa::pkcs8::DecodePublicKey;
+    use rsa::{Oaep, Pkcs1v15Encrypt, RsaPublicKey};
+
+    fn key(spki_b64: &str) -> RsaPublicKey {
+        let der = B64.decode(spki_b64.trim()).expect("the public key is base64");
+        RsaPublicKey::from_public_key_der(&der).expect("the public key is SPKI DER")
+    }
+
+    /// RSA-OAEP with SHA-1 and MGF1-SHA-1 (ABHA v3, Carestack ABHA).
+    pub fn oaep_sha1(spki_b64: &str, text: &str) -> String {
+        let c = key(spki_b64).encrypt(&mut rand::thread_rng(), Oaep::new::<sha1::Sha1>(), text.as_bytes());
+        B64.encode(c.expect("encrypts"))
+    }
+
+    /// RSA PKCS#1 v1.5 (PHR v1).
+    pub fn pkcs1(spki_b64: &str, text: &str) -> String {
+        let c = key(spki_b64).encrypt(&mut rand::thread_rng(), Pkcs1v15Encrypt, text.as_bytes());
+        B64.encode(c.expect("encrypts"))
+    }
+}
+
+impl TestSandbox {
+    /// ABHA v3's public key, from its certificate endpoint.
+    pub async fn abha_key(&self) -> String {
+        let cert = self.get("/abha/api/v3/profile/public/certificate").await;
+        assert_eq!(cert.ok()["encryptionAlgorithm"], "RSA/ECB/OAEPWithSHA-1AndMGF1Padding");
+        cert.body["publicKey"].as_str().expect("publicKey").to_string()
+    }
+
+    /// The headers every ABHA v3 call carries.
+    pub fn abha_headers() -> Vec<(String, String)> {
+        vec![
+            ("Authorization".into(), "Bearer test-session-token".into()),
+            ("REQUEST-ID".into(), uuid::Uuid::new_v4().to_string()),
+            ("TIMESTAMP".into(), chrono_now()),
+        ]
+    }
+}
+
+/// Real time in ABDM's TIMESTAMP form.
+pub fn chrono_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,142 @@
+//! The sandbox's keys and what is done with them. ABDM clients encrypt Aadhaar numbers, mobiles,
+//! OTPs and passwords with the service's public key before sending them:
+//!
+//! - ABHA v3 (and the Carestack ABHA routes): RSA/ECB/OAEPWithSHA-1AndMGF1Padding, a 4096-bit key;
+//! - PHR v1: RSA/ECB/PKCS1Padding, its own key.
+//!
+//! The keys are fixed test keys from `fixtures/keys/` (never generated at start-up, so start-up
+//! stays instant); each is parsed the first time it is used.
+
+use std::sync::OnceLock;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
+use rsa::{Oaep, Pkcs1v15Encrypt, RsaPrivateKey};
+
+use crate::error::{ApiError, ApiResult};
+
+/// The algorithm name ABHA v3's certificate endpoint announces.
+pub const ABHA_ALGORITHM: &str = "RSA/ECB/OAEPWithSHA-1AndMGF1Padding";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Padding {
+    /// RSA-OAEP with SHA-1 and MGF1-SHA-1, no label (ABHA v3).
+    OaepSha1,
+    /// RSA PKCS#1 v1.5 (PHR v1).
+    Pkcs1,
+}
+
+pub struct Key {
+    pem: &'static str,
+    parsed: OnceLock<RsaPrivateKey>,
+}
+
+impl Key {
+    const fn new(pem: &'static str) -> Self {
+        Key { pem, parsed: OnceLock::new() }
+    }
+
+    pub fn private(&self) -> &RsaPrivateKey {
+        self.parsed
+            .get_or_init(|| RsaPrivateKey::from_pkcs8_pem(self.pem).expect("the fixture key is PKCS#8 PEM"))
+    }
+
+    /// The public key as base64 DER SubjectPublicKeyInfo (what ABHA v3's certificate endpoint
+    /// returns and what the Carestack SDK's `ABHA_PUBLIC_KEY` takes).
+    pub fn public_spki_b64(&self) -> String {
+        let der = self.private().to_public_key().to_public_key_der().expect("an RSA public key encodes");
+        B64.encode(der.as_bytes())
+    }
+
+    pub fn public_pem(&self) -> String {
+        self.private()
+            .to_public_key()
+            .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+            .expect("an RSA public key encodes")
+    }
+
+    /// Decrypts a base64 ciphertext sent in request field `field`. Refuses, naming the field, a
+    /// value that is plaintext (all digits or all letters, as ABDM checks), not base64, or that
+    /// does not decrypt with this key and padding.
+    pub fn decrypt(&self, field: &str, value: &str, padding: Padding) -> ApiResult<String> {
+        let plain_looking =
+            value.bytes().all(|b| b.is_ascii_digit()) || value.bytes().all(|b| b.is_ascii_alphabetic());
+        if plain_looking || value.contains('@') {
+            return Err(ApiError::bad(
+                field,
+                "not-encrypted",
+                format!(
+                    "must be encrypted with the service's public key ({}), not sent in plaintext",
+                    padding.name()
+                ),
+            ));
+        }
+        let bytes = B64
+            .decode(value.trim())
+            .map_err(|_| ApiError::bad(field, "not-base64", "must be the base64 of the RSA ciphertext"))?;
+        let key = self.private();
+        let plain = match padding {
+            Padding::OaepSha1 => key.decrypt(Oaep::new::<sha1::Sha1>(), &bytes),
+            Padding::Pkcs1 => key.decrypt(Pkcs1v15Encrypt, &bytes),
+        }
+        .map_err(|_| {
+            ApiError::bad(
+                field,
+                "decrypt-failed",
+                format!("does not decrypt with the sandbox's public key and {} padding; fetch the key from the certificate endpoint", padding.name()),
+            )
+        })?;
+        String::from_utf8(plain)
+            .map_err(|_| ApiError::bad(field, "decrypt-failed", "decrypts to bytes that are not UTF-8 text"))
+    }
+}
+
+impl Padding {
+    pub fn name(self) -> &'static str {
+        match self {
+            Padding::OaepSha1 => "RSA-OAEP with SHA-1/MGF1-SHA-1",
+            Padding::Pkcs1 => "RSA PKCS#1 v1.5",
+        }
+    }
+}
+
+/// ABHA v3's encryption key (4096-bit, as the real one).
+pub static ABHA_KEY: Key = Key::new(include_str!("../../fixtures/keys/abha-v3.test-only.pem"));
+/// The PHR service's encryption key.
+pub static PHR_KEY: Key = Key::new(include_str!("../../fixtures/keys/phr.test-only.pem"));
+/// The gateway's token-signing key.
+pub static GATEWAY_KEY: Key = Key::new(include_str!("../../fixtures/keys/gateway-jwt.test-only.pem"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsa::RsaPublicKey;
+
+    fn encrypt(key: &Key, text: &str, padding: Padding) -> String {
+        let public = RsaPublicKey::from(key.private());
+        let mut rng = rand::thread_rng();
+        let bytes = match padding {
+            Padding::OaepSha1 => public.encrypt(&mut rng, Oaep::new::<sha1::Sha1>(), text.as_bytes()),
+            Padding::Pkcs1 => public.encrypt(&mut rng, Pkcs1v15Encrypt, text.as_bytes()),
+        }
+        .unwrap();
+        B64.encode(bytes)
+    }
+
+    #[test]
+    fn round_trips_and_refusals() {
+        let c = encrypt(&ABHA_KEY, "234567890127", Padding::OaepSha1);
+        assert_eq!(ABHA_KEY.decrypt("loginId", &c, Padding::OaepSha1).unwrap(), "234567890127");
+        assert_eq!(ABHA_KEY.decrypt("loginId", &c, Padding::Pkcs1).unwrap_err().rule, "decrypt-failed");
+        assert_eq!(PHR_KEY.decrypt("value", &c, Padding::OaepSha1).unwrap_err().rule, "decrypt-failed");
+        assert_eq!(
+            ABHA_KEY.decrypt("loginId", "234567890127", Padding::OaepSha1).unwrap_err().rule,
+            "not-encrypted"
+        );
+        assert_eq!(ABHA_KEY.decrypt("loginId", "abc$%^", Padding::OaepSha1).unwrap_err().rule, "not-base64");
+        let p = encrypt(&PHR_KEY, "123456", Padding::Pkcs1);
+        assert_eq!(PHR_KEY.decrypt("value", &p, Padding::Pkcs1).unwrap(), "123456");
+        assert!(ABHA_KEY.public_spki_b64().len() > 700);
+    }
+}
