@@ -177,6 +177,19 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// An optional nested object (absent or `null` is `None`).
+    pub fn opt_obj(&self, key: &str) -> ApiResult<Option<Obj<'a>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(_) => self.obj(key).map(Some),
+        }
+    }
+
+    /// A field's raw value, `None` when absent or `null`.
+    pub fn raw(&self, key: &str) -> Option<&'a Value> {
+        self.get(key)
+    }
+
     /// A required array of strings.
     pub fn strings(&self, key: &str) -> ApiResult<Vec<&'a str>> {
         let name = self.name(key);

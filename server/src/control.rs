@@ -21,7 +21,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/outbox", web::get().to(outbox))
             .route("/journal", web::get().to(journal))
             .route("/clock", web::get().to(clock))
-            .route("/clock/advance", web::post().to(advance)),
+            .route("/clock/advance", web::post().to(advance))
+            .route("/share-profile", web::post().to(share_profile))
+            .route("/share-profile/{requestId}", web::get().to(share_outcome))
+            .route("/faults", web::get().to(faults))
+            .route("/faults", web::put().to(set_faults)),
     );
 }
 
@@ -105,4 +109,61 @@ async fn advance(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRespo
         "now": iso(st.clock.now()),
         "offsetSeconds": offset as f64 / 1000.0,
     })))
+}
+
+/// A patient scans a HIP's QR code `{hipId, code}` in their PHR app:
+/// `{hipId, code, abhaAddress, version?: "v0.5"|"v1.0", latitude?, longitude?, token?}` makes the
+/// gateway push the profile to the HIP's bridge. `token` replaces the gateway's signature, to test
+/// that a HIP refuses forged or expired tokens.
+async fn share_profile(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+    let hip_id = body.str("hipId")?;
+    let code = body.str("code")?;
+    let address = body.str("abhaAddress")?;
+    let version = match body.opt_str("version")?.unwrap_or("v0.5") {
+        "v0.5" => "v0.5",
+        "v1.0" => "v1.0",
+        other => return Err(ApiError::bad("version", "version", format!("{other:?}: use v0.5 or v1.0"))),
+    };
+    if code.len() > 100 {
+        return Err(ApiError::bad("code", "length", "at most 100 characters"));
+    }
+    let request = crate::gateway::ShareRequest {
+        hip_id,
+        code,
+        address,
+        version,
+        latitude: body.opt_str("latitude")?.unwrap_or("12.9716").to_string(),
+        longitude: body.opt_str("longitude")?.unwrap_or("77.5946").to_string(),
+        token: body.opt_str("token")?.map(str::to_string),
+    };
+    let id = crate::gateway::share_profile(&st, request)?;
+    Ok(HttpResponse::Accepted().json(json!({"requestId": id})))
+}
+
+async fn share_outcome(st: web::Data<AppState>, path: web::Path<String>) -> ApiResult<HttpResponse> {
+    let id = parse_uuid("requestId", &path)?;
+    let share = st.gateway.shares.peek(id, |s| crate::gateway::share_json(id, s)).ok_or_else(|| {
+        ApiError::new(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "share-unknown",
+            format!("requestId: no share {id}"),
+        )
+        .field("requestId")
+    })?;
+    Ok(HttpResponse::Ok().json(share))
+}
+
+async fn faults(st: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"faults": st.faults.list()}))
+}
+
+/// `{"faults": [{path, delaySeconds?, drop?, duplicate?, status?}]}` replaces the scripted faults.
+async fn set_faults(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+    let list =
+        body.0.get("faults").cloned().ok_or_else(|| ApiError::bad("faults", "required", "is required"))?;
+    let faults: Vec<crate::callbacks::Fault> =
+        serde_json::from_value(list).map_err(|e| ApiError::bad("faults", "fault", e.to_string()))?;
+    crate::callbacks::validate(&faults).map_err(|(field, m)| ApiError::bad(&field, "fault", m))?;
+    st.faults.set(faults);
+    Ok(HttpResponse::Ok().json(json!({"faults": st.faults.list()})))
 }

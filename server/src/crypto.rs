@@ -140,3 +140,66 @@ mod tests {
         assert!(ABHA_KEY.public_spki_b64().len() > 700);
     }
 }
+
+// ---- gateway tokens (JWT) ----------------------------------------------------------------------
+
+/// The `kid` of the gateway's signing key, in the JWKS and in every token header.
+pub const GATEWAY_KID: &str = "sbx-gateway-test-key-1";
+const GATEWAY_CERT: &str = include_str!("../../fixtures/keys/gateway-jwt.test-only.crt");
+
+fn encoding_key() -> &'static jsonwebtoken::EncodingKey {
+    static KEY: OnceLock<jsonwebtoken::EncodingKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        jsonwebtoken::EncodingKey::from_rsa_pem(GATEWAY_KEY.pem.as_bytes()).expect("the gateway key is PEM")
+    })
+}
+
+fn decoding_key() -> &'static jsonwebtoken::DecodingKey {
+    static KEY: OnceLock<jsonwebtoken::DecodingKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let (n, e) = gateway_components();
+        jsonwebtoken::DecodingKey::from_rsa_components(&n, &e).expect("the gateway key's components")
+    })
+}
+
+/// (n, e) of the gateway key, base64url without padding, as a JWK carries them.
+fn gateway_components() -> (String, String) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use rsa::traits::PublicKeyParts;
+    let key = GATEWAY_KEY.private();
+    (URL_SAFE_NO_PAD.encode(key.n().to_bytes_be()), URL_SAFE_NO_PAD.encode(key.e().to_bytes_be()))
+}
+
+/// Signs claims with the gateway key: RS256 for session and callback tokens, RS512 for linking
+/// tokens (as the sandbox's are).
+pub fn sign(claims: &serde_json::Value, algorithm: jsonwebtoken::Algorithm) -> String {
+    let mut header = jsonwebtoken::Header::new(algorithm);
+    header.kid = Some(GATEWAY_KID.to_string());
+    jsonwebtoken::encode(&header, claims, encoding_key()).expect("signing with a valid key cannot fail")
+}
+
+/// Verifies a token this gateway signed and returns its claims. Expiry is checked by the caller
+/// against the virtual clock.
+pub fn verify(token: &str, algorithm: jsonwebtoken::Algorithm) -> Result<serde_json::Value, String> {
+    let mut validation = jsonwebtoken::Validation::new(algorithm);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    jsonwebtoken::decode::<serde_json::Value>(token, decoding_key(), &validation)
+        .map(|data| data.claims)
+        .map_err(|e| e.to_string())
+}
+
+/// The JWKS of `GET /gateway/v0.5/certs`: the signing key first (HIPs take `keys[0]`).
+pub fn jwks() -> serde_json::Value {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use sha1::Digest;
+    let (n, e) = gateway_components();
+    let der: String = GATEWAY_CERT.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der_bytes = B64.decode(&der).unwrap_or_default();
+    let x5t = URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&der_bytes));
+    serde_json::json!({"keys": [{
+        "kid": GATEWAY_KID, "kty": "RSA", "alg": "RS256", "use": "sig", "n": n, "e": e,
+        "x5c": [der], "x5t": x5t,
+    }]})
+}

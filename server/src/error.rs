@@ -30,6 +30,11 @@ impl ApiError {
         self
     }
 
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     /// 400: the request is malformed (a field missing, of the wrong type or off its pattern).
     pub fn bad(field: &str, rule: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, rule, format!("{field}: {}", message.into())).field(field)

@@ -31,6 +31,7 @@
 pub mod abha;
 pub mod accounts;
 pub mod body;
+pub mod callbacks;
 pub mod carestack;
 pub mod checks;
 pub mod clock;
@@ -38,6 +39,7 @@ pub mod control;
 pub mod crypto;
 pub mod error;
 pub mod fixtures;
+pub mod gateway;
 pub mod hpr;
 pub mod journal;
 pub mod masters;
@@ -59,6 +61,12 @@ pub use state::AppState;
 
 /// The API families with their path prefixes, as printed at start-up.
 pub const FAMILIES: &[(&str, &str, &str)] = &[
+    (
+        "gateway v0.5/v1.0 (sessions, certs, share, auth, links)",
+        "https://dev.abdm.gov.in/gateway",
+        "/gateway",
+    ),
+    ("devservice (bridge registration)", "https://dev.abdm.gov.in/devservice", "/devservice"),
     ("ABHA v3 enrolment, profile, certificate", "https://abhasbx.abdm.gov.in/abha/api", "/abha/api"),
     ("PHR (ABHA address from ABHA number)", "https://phrsbx.abdm.gov.in", "/phr"),
     ("HPR ID registration", "https://hpridsbx.abdm.gov.in/api", "/hpr/api"),
@@ -97,6 +105,7 @@ pub struct Sandbox {
     handle: ServerHandle,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     sweeper: tokio::task::JoinHandle<()>,
+    dispatcher: Option<tokio::task::JoinHandle<()>>,
     state: web::Data<AppState>,
 }
 
@@ -117,6 +126,8 @@ impl Sandbox {
         let server = server.run();
         let handle = server.handle();
         let server = tokio::spawn(server);
+        let dispatcher =
+            state.callbacks.take_receiver().map(|rx| tokio::spawn(callbacks::run(state.clone(), rx)));
         let sweep_state = state.clone();
         let sweeper = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -125,7 +136,7 @@ impl Sandbox {
                 sweep_state.sweep();
             }
         });
-        Ok(Sandbox { addr, handle, server, sweeper, state })
+        Ok(Sandbox { addr, handle, server, sweeper, dispatcher, state })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -145,6 +156,9 @@ impl Sandbox {
     pub async fn stop(self) {
         self.handle.stop(true).await;
         self.sweeper.abort();
+        if let Some(d) = self.dispatcher {
+            d.abort();
+        }
         let _ = self.server.await;
     }
 
@@ -197,8 +211,10 @@ pub fn app(
         .configure(hpr::configure)
         .configure(abha::configure)
         .configure(phr::configure)
+        .configure(gateway::configure)
         .configure(carestack::configure)
         .default_service(web::to(not_found))
+        .wrap(from_fn(callbacks::inbound_faults))
         .wrap(from_fn(journal::record))
 }
 

@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use crate::abha::AbhaState;
 use crate::accounts::Accounts;
+use crate::callbacks::{Dispatcher, Faults};
 use crate::clock::Clock;
 use crate::fixtures::Fixtures;
+use crate::gateway::GatewayState;
 use crate::hpr::HprState;
 use crate::journal::Journal;
 use crate::otp::Outbox;
@@ -21,6 +23,9 @@ pub struct AppState {
     pub accounts: Accounts,
     pub abha: AbhaState,
     pub phr: PhrState,
+    pub gateway: GatewayState,
+    pub callbacks: Dispatcher,
+    pub faults: Faults,
 }
 
 impl AppState {
@@ -36,6 +41,9 @@ impl AppState {
             },
             abha: AbhaState::default(),
             phr: PhrState::default(),
+            gateway: GatewayState::default(),
+            callbacks: Dispatcher::default(),
+            faults: Faults::default(),
             fixtures,
             journal: Journal::new(journal_capacity),
             outbox: Outbox::new(journal_capacity),
@@ -52,16 +60,18 @@ impl AppState {
         self.accounts.reset(&self.fixtures);
         self.abha.reset();
         self.phr.txns.clear();
+        self.gateway.reset();
+        self.faults.set(Vec::new());
     }
 
     /// Drops expired transactions of every flow; returns how many.
     pub fn sweep(&self) -> usize {
         let now = self.clock.now();
-        self.hpr.txns.sweep(now) + self.abha.sweep(now) + self.phr.txns.sweep(now)
+        self.hpr.txns.sweep(now) + self.abha.sweep(now) + self.phr.txns.sweep(now) + self.gateway.sweep(now)
     }
 
     /// Live transactions across all flows.
     pub fn live_transactions(&self) -> usize {
-        self.hpr.txns.len() + self.abha.txns.len() + self.phr.txns.len()
+        self.hpr.txns.len() + self.abha.txns.len() + self.phr.txns.len() + self.gateway.auth.len()
     }
 }

@@ -44,6 +44,22 @@ impl<T> Store<T> {
         id
     }
 
+    /// Inserts under a given id (one the client already knows, like a callback's requestId).
+    pub fn insert_with_id(&self, id: Uuid, value: T, now: Millis) -> Uuid {
+        self.map.insert(id, Entry { expires_at: now + self.ttl, value });
+        id
+    }
+
+    /// Reads an entry, expired or not (until swept).
+    pub fn peek<R>(&self, id: Uuid, f: impl FnOnce(&T) -> R) -> Option<R> {
+        self.map.get(&id).map(|e| f(&e.value))
+    }
+
+    /// Changes an entry, expired or not, without renewing it; false when it is gone.
+    pub fn update(&self, id: Uuid, f: impl FnOnce(&mut T)) -> bool {
+        self.map.get_mut(&id).map(|mut e| f(&mut e.value)).is_some()
+    }
+
     /// Runs one step on a live transaction. An unknown or expired id is refused, naming `field`.
     /// On success the transaction's lifetime is renewed.
     pub fn step<R>(
