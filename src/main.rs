@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use abdm_server::{Config, Fixtures, Sandbox, DEFAULT_ADDR, FAMILIES};
 use clap::{Parser, Subcommand};
 
+mod check;
+
 #[derive(Parser)]
 #[command(
     name = "abdm-sandbox",
@@ -35,11 +37,62 @@ enum Command {
         #[arg(long, env = "ABDM_SANDBOX_WORKERS", default_value_t = 0)]
         workers: usize,
     },
+    /// Run the documented test cases (scenarios) and report pass/fail per step.
+    Check(CheckArgs),
+    /// List the scenarios: ids, titles, tags, step counts.
+    Scenarios {
+        #[command(flatten)]
+        select: Select,
+    },
+}
+
+#[derive(clap::Args)]
+struct Select {
+    /// The folder of scenario files.
+    #[arg(long, env = "ABDM_SANDBOX_SCENARIOS")]
+    scenarios: Option<PathBuf>,
+    /// Only these scenarios (repeatable).
+    #[arg(long = "scenario", value_name = "ID")]
+    ids: Vec<String>,
+    /// Only scenarios with this tag (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    select: Select,
+    /// `embedded` starts the fake in this process; a URL is a running fake or a real gateway.
+    #[arg(long, default_value = "embedded")]
+    gateway: String,
+    /// Gateway client id for a URL target (the fake's first facility when omitted).
+    #[arg(long, env = "ABDM_CLIENT_ID")]
+    client_id: Option<String>,
+    #[arg(long, env = "ABDM_CLIENT_SECRET")]
+    client_secret: Option<String>,
+    /// Carestack API key for a URL target.
+    #[arg(long, env = "CARESTACK_API_KEY")]
+    api_key: Option<String>,
+    /// Write the whole result tree as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write JUnit XML (one testsuite per scenario, one testcase per step).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write one HTML page laid out like the checklist sheet.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// No colours on the terminal.
+    #[arg(long)]
+    no_color: bool,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Check(args) => check::check(args).await,
+        Command::Scenarios { select } => check::list(select),
         Command::Serve { addr, fixtures, journal_size, workers } => {
             let fixtures = match fixtures {
                 Some(path) => match Fixtures::load(&path) {

@@ -1,5 +1,48 @@
 //! # abdm-conformance: the documented ABDM test cases, run step by step
 //!
 //! Scenario files in `scenarios/` (one per official checklist) describe exchanges between the
-//! client, the gateway and a HIP. This crate loads them and runs them against the fake gateway,
-//! a real gateway, a real HIP or a client's recorded traffic, reporting pass/fail per step.
+//! client, the gateway and a HIP, row by row of the checklist they come from. This crate loads
+//! them ([`scenario`]), runs them against the embedded fake gateway, a running one or a real
+//! sandbox ([`run`]), and reports pass/fail per step on the terminal, as JSON, JUnit XML or one
+//! HTML page mirroring the checklist sheet ([`report`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let scenarios = abdm_conformance::scenario::load_dir("scenarios".as_ref()).map_err(|e| format!("{e:?}"))?;
+//! let sandbox = abdm_server::Sandbox::start(abdm_server::Config::default()).await?;
+//! let target = abdm_conformance::embedded_target(&sandbox);
+//! let report = abdm_conformance::run::run_against_gateway(&scenarios, &target).await?;
+//! println!("{}", abdm_conformance::report::terminal(&report, false));
+//! # Ok(()) }
+//! ```
+
+pub mod crypto;
+pub mod report;
+pub mod run;
+pub mod scenario;
+
+use serde_json::json;
+
+/// The target for a sandbox started in this process: its URL, the first facility's gateway
+/// credentials, the Carestack API key and its fixtures.
+pub fn embedded_target(sandbox: &abdm_server::Sandbox) -> run::Target {
+    sandbox_target(sandbox.url(), &sandbox.state().fixtures, "embedded sandbox")
+}
+
+/// The target for a sandbox reachable at `base` whose fixtures are `fixtures`.
+pub fn sandbox_target(base: String, fixtures: &abdm_server::Fixtures, name: &str) -> run::Target {
+    let facility = fixtures.facilities.first();
+    run::Target {
+        name: format!("{name} at {base}"),
+        values: json!({
+            "clientId": facility.map(|f| f.client_id.clone()),
+            "clientSecret": facility.map(|f| f.client_secret.clone()),
+            "hipId": facility.map(|f| f.hip_id.clone()),
+            "apiKey": fixtures.carestack.api_keys.first(),
+            "base": base,
+        }),
+        fixture: serde_json::to_value(fixtures).unwrap_or_default(),
+        base,
+        sandbox: true,
+    }
+}

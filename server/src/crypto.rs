@@ -108,39 +108,6 @@ pub static PHR_KEY: Key = Key::new(include_str!("../../fixtures/keys/phr.test-on
 /// The gateway's token-signing key.
 pub static GATEWAY_KEY: Key = Key::new(include_str!("../../fixtures/keys/gateway-jwt.test-only.pem"));
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rsa::RsaPublicKey;
-
-    fn encrypt(key: &Key, text: &str, padding: Padding) -> String {
-        let public = RsaPublicKey::from(key.private());
-        let mut rng = rand::thread_rng();
-        let bytes = match padding {
-            Padding::OaepSha1 => public.encrypt(&mut rng, Oaep::new::<sha1::Sha1>(), text.as_bytes()),
-            Padding::Pkcs1 => public.encrypt(&mut rng, Pkcs1v15Encrypt, text.as_bytes()),
-        }
-        .unwrap();
-        B64.encode(bytes)
-    }
-
-    #[test]
-    fn round_trips_and_refusals() {
-        let c = encrypt(&ABHA_KEY, "234567890127", Padding::OaepSha1);
-        assert_eq!(ABHA_KEY.decrypt("loginId", &c, Padding::OaepSha1).unwrap(), "234567890127");
-        assert_eq!(ABHA_KEY.decrypt("loginId", &c, Padding::Pkcs1).unwrap_err().rule, "decrypt-failed");
-        assert_eq!(PHR_KEY.decrypt("value", &c, Padding::OaepSha1).unwrap_err().rule, "decrypt-failed");
-        assert_eq!(
-            ABHA_KEY.decrypt("loginId", "234567890127", Padding::OaepSha1).unwrap_err().rule,
-            "not-encrypted"
-        );
-        assert_eq!(ABHA_KEY.decrypt("loginId", "abc$%^", Padding::OaepSha1).unwrap_err().rule, "not-base64");
-        let p = encrypt(&PHR_KEY, "123456", Padding::Pkcs1);
-        assert_eq!(PHR_KEY.decrypt("value", &p, Padding::Pkcs1).unwrap(), "123456");
-        assert!(ABHA_KEY.public_spki_b64().len() > 700);
-    }
-}
-
 // ---- gateway tokens (JWT) ----------------------------------------------------------------------
 
 /// The `kid` of the gateway's signing key, in the JWKS and in every token header.
@@ -202,4 +169,37 @@ pub fn jwks() -> serde_json::Value {
         "kid": GATEWAY_KID, "kty": "RSA", "alg": "RS256", "use": "sig", "n": n, "e": e,
         "x5c": [der], "x5t": x5t,
     }]})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsa::RsaPublicKey;
+
+    fn encrypt(key: &Key, text: &str, padding: Padding) -> String {
+        let public = RsaPublicKey::from(key.private());
+        let mut rng = rand::thread_rng();
+        let bytes = match padding {
+            Padding::OaepSha1 => public.encrypt(&mut rng, Oaep::new::<sha1::Sha1>(), text.as_bytes()),
+            Padding::Pkcs1 => public.encrypt(&mut rng, Pkcs1v15Encrypt, text.as_bytes()),
+        }
+        .unwrap();
+        B64.encode(bytes)
+    }
+
+    #[test]
+    fn round_trips_and_refusals() {
+        let c = encrypt(&ABHA_KEY, "234567890127", Padding::OaepSha1);
+        assert_eq!(ABHA_KEY.decrypt("loginId", &c, Padding::OaepSha1).unwrap(), "234567890127");
+        assert_eq!(ABHA_KEY.decrypt("loginId", &c, Padding::Pkcs1).unwrap_err().rule, "decrypt-failed");
+        assert_eq!(PHR_KEY.decrypt("value", &c, Padding::OaepSha1).unwrap_err().rule, "decrypt-failed");
+        assert_eq!(
+            ABHA_KEY.decrypt("loginId", "234567890127", Padding::OaepSha1).unwrap_err().rule,
+            "not-encrypted"
+        );
+        assert_eq!(ABHA_KEY.decrypt("loginId", "abc$%^", Padding::OaepSha1).unwrap_err().rule, "not-base64");
+        let p = encrypt(&PHR_KEY, "123456", Padding::Pkcs1);
+        assert_eq!(PHR_KEY.decrypt("value", &p, Padding::Pkcs1).unwrap(), "123456");
+        assert!(ABHA_KEY.public_spki_b64().len() > 700);
+    }
 }

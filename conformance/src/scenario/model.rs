@@ -1,0 +1,187 @@
+//! The scenario file format: one YAML file per documented checklist, a list of steps, each one
+//! exchange between two roles. See `scenarios/README.md` for the format with examples.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub id: String,
+    pub title: String,
+    /// The requirement document (seed file) the checklist comes from.
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Values every step can use as `{{name}}`.
+    #[serde(default)]
+    pub vars: BTreeMap<String, Value>,
+    /// Headers sent with every request the runner sends (a step's own headers win).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub steps: Vec<Step>,
+    /// Set by the loader: the file the scenario came from.
+    #[serde(skip_deserializing, default)]
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The integrator's software calling ABDM (an HMIS, a PHR app, the Carestack SDK).
+    Client,
+    /// A HIP's software calling the gateway, or being called by it.
+    Hip,
+    /// The ABDM gateway calling back.
+    Gateway,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Requirement {
+    Mandatory,
+    Optional,
+}
+
+/// The checklist row a step comes from.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Row {
+    /// The checklist's S.No (or the sequence step for documents without numbered rows).
+    pub sno: String,
+    pub requirement: Requirement,
+    #[serde(default)]
+    pub functionality: String,
+    #[serde(default)]
+    pub scenario: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub id: String,
+    pub title: String,
+    pub row: Row,
+    /// Who sends the message of this step.
+    pub from: Role,
+    /// Who receives it (defaults: client/hip → gateway, gateway → hip).
+    #[serde(default)]
+    pub to: Option<Role>,
+    /// Not run: a UI-only row, with the reason.
+    #[serde(default)]
+    pub manual: Option<String>,
+    /// Only against the sandbox (uses its control API), skipped against a real gateway.
+    #[serde(default)]
+    pub sandbox_only: bool,
+    /// Steps that must have passed first (besides those whose captures this step uses).
+    #[serde(default)]
+    pub needs: Vec<String>,
+    #[serde(default)]
+    pub request: Option<Request>,
+    /// For a message this side receives: how long to wait for it.
+    #[serde(default)]
+    pub within: Option<f64>,
+    #[serde(default)]
+    pub expect: Expect,
+    /// Values to keep for later steps: name → JSON path into the answer (or the inbound body).
+    #[serde(default)]
+    pub capture: BTreeMap<String, String>,
+    /// Set by the loader: the line of `id:` in the file.
+    #[serde(skip_deserializing, default)]
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    #[serde(default = "post")]
+    pub method: String,
+    /// The path, starting with a family's prefix (`/gateway/v0.5/...`), or for a message the
+    /// gateway sends, the path on the receiver's bridge (`/v0.5/users/auth/on-init`).
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: Option<Value>,
+}
+
+fn post() -> String {
+    "POST".into()
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// One status or a list of acceptable ones.
+    #[serde(default)]
+    pub status: Option<Status>,
+    /// Header name → assertion on its value.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Check>,
+    /// Assertions on the JSON body.
+    #[serde(default)]
+    pub body: Vec<Assertion>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Status {
+    One(u16),
+    Any(Vec<u16>),
+}
+
+impl Status {
+    pub fn accepts(&self, s: u16) -> bool {
+        match self {
+            Status::One(x) => *x == s,
+            Status::Any(list) => list.contains(&s),
+        }
+    }
+}
+
+/// One assertion on the value(s) a JSON path selects.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assertion {
+    pub path: String,
+    #[serde(flatten)]
+    pub check: Check,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    /// Equal to this JSON value (templates allowed in strings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<Value>,
+    /// A string matching this regular expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<String>,
+    /// Selected (true) or not selected / null (false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub present: Option<bool>,
+    /// Not selected, or null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub absent: Option<bool>,
+    /// string, number, integer, boolean, array, object or null.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Equal to one of these values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_of: Option<Vec<Value>>,
+    /// A string containing this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+}
+
+impl Step {
+    /// Who receives this step's message.
+    pub fn receiver(&self) -> Role {
+        self.to.unwrap_or(match self.from {
+            Role::Client | Role::Hip => Role::Gateway,
+            Role::Gateway => Role::Hip,
+        })
+    }
+}

@@ -1,0 +1,230 @@
+//! Templates in scenario values: `{{expr}}` inside strings. An expression is a name with an
+//! optional path (`txn`, `fixture.people.0.aadhaar`, `captured.list.1`) or a function call:
+//! `uuid()`, `now()` (ISO-8601 UTC), `otp_time()` (`yyyy-MM-dd HH:mm:ss`, ABHA's `timeStamp`),
+//! `encrypt_oaep(key, text)` (ABHA v3), `encrypt_pkcs1(key, text)` (PHR v1). Arguments are
+//! expressions or 'quoted text'. A string that is exactly one `{{expr}}` takes the value's JSON
+//! type (a number stays a number); otherwise values are interpolated as text.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// Names that are always defined: the fixtures, the target's credentials, the runner's inbox.
+pub const BUILTIN_ROOTS: [&str; 3] = ["fixture", "target", "inbox"];
+const FUNCTIONS: [&str; 5] = ["uuid", "now", "otp_time", "encrypt_oaep", "encrypt_pkcs1"];
+
+pub type Vars = BTreeMap<String, Value>;
+
+/// The root names a value's templates refer to (for validation and step dependencies).
+pub fn references(value: &Value) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    walk_strings(value, &mut |s| {
+        for expr in expressions(s)? {
+            collect(&parse(expr)?, &mut out);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn walk_strings(value: &Value, f: &mut impl FnMut(&str) -> Result<(), String>) -> Result<(), String> {
+    match value {
+        Value::String(s) => f(s),
+        Value::Array(items) => items.iter().try_for_each(|v| walk_strings(v, f)),
+        Value::Object(map) => map.values().try_for_each(|v| walk_strings(v, f)),
+        _ => Ok(()),
+    }
+}
+
+fn collect(e: &Expr, out: &mut Vec<String>) {
+    match e {
+        Expr::Name(path) => {
+            if let Some(root) = path.first() {
+                if !out.contains(root) {
+                    out.push(root.clone());
+                }
+            }
+        }
+        Expr::Call(_, args) => args.iter().for_each(|a| collect(a, out)),
+        Expr::Text(_) => {}
+    }
+}
+
+/// The `{{...}}` expressions of a string.
+fn expressions(s: &str) -> Result<Vec<&str>, String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after.find("}}").ok_or_else(|| format!("unclosed '{{{{' in {s:?}"))?;
+        out.push(after[..end].trim());
+        rest = &after[end + 2..];
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone)]
+enum Expr {
+    Name(Vec<String>),
+    Call(String, Vec<Expr>),
+    Text(String),
+}
+
+fn parse(src: &str) -> Result<Expr, String> {
+    let src = src.trim();
+    if src.is_empty() {
+        return Err("empty '{{}}'".into());
+    }
+    if let Some(text) = src.strip_prefix('\'') {
+        let text = text.strip_suffix('\'').ok_or_else(|| format!("unclosed quote in {src:?}"))?;
+        return Ok(Expr::Text(text.to_string()));
+    }
+    if let Some(open) = src.find('(') {
+        let name = src[..open].trim();
+        let inner = src[open + 1..].strip_suffix(')').ok_or_else(|| format!("missing ')' in {src:?}"))?;
+        if !FUNCTIONS.contains(&name) {
+            return Err(format!("unknown function {name:?} (known: {})", FUNCTIONS.join(", ")));
+        }
+        let args = split_args(inner).into_iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+        let arity = match name {
+            "encrypt_oaep" | "encrypt_pkcs1" => 2,
+            _ => 0,
+        };
+        if args.len() != arity {
+            return Err(format!("{name}() takes {arity} arguments, got {}", args.len()));
+        }
+        return Ok(Expr::Call(name.to_string(), args));
+    }
+    let path: Vec<String> = src.split('.').map(|p| p.trim().to_string()).collect();
+    if path.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')) {
+        return Err(format!("{src:?} is not a name (letters, digits, '_', '-', separated by '.')"));
+    }
+    Ok(Expr::Name(path))
+}
+
+fn split_args(s: &str) -> Vec<&str> {
+    if s.trim().is_empty() {
+        return Vec::new();
+    }
+    let (mut out, mut depth, mut quoted, mut start) = (Vec::new(), 0, false, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+/// Renders every template in `value` with `vars`.
+pub fn render(value: &Value, vars: &Vars) -> Result<Value, String> {
+    match value {
+        Value::String(s) => render_str(s, vars),
+        Value::Array(items) => {
+            items.iter().map(|v| render(v, vars)).collect::<Result<_, _>>().map(Value::Array)
+        }
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), render(v, vars)?)))
+            .collect::<Result<serde_json::Map<_, _>, String>>()
+            .map(Value::Object),
+        other => Ok(other.clone()),
+    }
+}
+
+/// Renders a string: a lone `{{expr}}` keeps the value's JSON type.
+pub fn render_str(s: &str, vars: &Vars) -> Result<Value, String> {
+    let exprs = expressions(s)?;
+    if exprs.is_empty() {
+        return Ok(Value::String(s.to_string()));
+    }
+    let trimmed = s.trim();
+    if exprs.len() == 1 && trimmed.starts_with("{{") && trimmed.ends_with("}}") {
+        return eval(&parse(exprs[0])?, vars);
+    }
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find("}}").unwrap_or(after.len());
+        out.push_str(&text(&eval(&parse(&after[..end])?, vars)?));
+        rest = after.get(end + 2..).unwrap_or("");
+    }
+    out.push_str(rest);
+    Ok(Value::String(out))
+}
+
+/// A value as text: strings bare, everything else as JSON.
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn eval(e: &Expr, vars: &Vars) -> Result<Value, String> {
+    match e {
+        Expr::Text(t) => Ok(Value::String(t.clone())),
+        Expr::Name(path) => {
+            let mut v =
+                vars.get(&path[0]).ok_or_else(|| format!("{{{{{}}}}} is not defined yet", path[0]))?;
+            for (i, seg) in path.iter().enumerate().skip(1) {
+                let next = match v {
+                    Value::Object(m) => m.get(seg),
+                    Value::Array(a) => seg.parse::<usize>().ok().and_then(|n| a.get(n)),
+                    _ => None,
+                };
+                v = next.ok_or_else(|| format!("{} has no {seg:?}", path[..i].join(".")))?;
+            }
+            Ok(v.clone())
+        }
+        Expr::Call(name, args) => {
+            let args = args.iter().map(|a| eval(a, vars)).collect::<Result<Vec<_>, _>>()?;
+            match name.as_str() {
+                "uuid" => Ok(Value::String(uuid::Uuid::new_v4().to_string())),
+                "now" => {
+                    Ok(Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+                }
+                "otp_time" => Ok(Value::String(chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string())),
+                "encrypt_oaep" => {
+                    crate::crypto::encrypt(&text(&args[0]), &text(&args[1]), true).map(Value::String)
+                }
+                "encrypt_pkcs1" => {
+                    crate::crypto::encrypt(&text(&args[0]), &text(&args[1]), false).map(Value::String)
+                }
+                other => Err(format!("unknown function {other}")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_typed_and_interpolated() {
+        let mut vars = Vars::new();
+        vars.insert("n".into(), json!(5));
+        vars.insert("fixture".into(), json!({"people": [{"aadhaar": "234567890127"}]}));
+        assert_eq!(render_str("{{n}}", &vars).unwrap(), json!(5));
+        assert_eq!(render_str("a-{{ n }}-b", &vars).unwrap(), json!("a-5-b"));
+        assert_eq!(render_str("{{fixture.people.0.aadhaar}}", &vars).unwrap(), json!("234567890127"));
+        assert!(render_str("{{missing}}", &vars).unwrap_err().contains("not defined"));
+        assert!(render_str("{{fixture.people.3}}", &vars).unwrap_err().contains("no \"3\""));
+        assert_eq!(
+            references(&json!({"a": ["{{encrypt_oaep(key, otp)}}", "{{uuid()}}"]})).unwrap(),
+            vec!["key", "otp"]
+        );
+        assert!(references(&json!("{{nope(1)}}")).unwrap_err().contains("unknown function"));
+    }
+}

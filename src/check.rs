@@ -1,0 +1,160 @@
+//! `abdm-sandbox check` and `abdm-sandbox scenarios`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use abdm_conformance::run::{run_against_gateway, Target};
+use abdm_conformance::scenario::{load_dir, Scenario};
+use abdm_conformance::{report, sandbox_target};
+use serde_json::json;
+
+use crate::{CheckArgs, Select};
+
+/// Where scenarios are found: the flag, else `./scenarios`, else the repository's.
+fn scenario_dir(flag: &Option<PathBuf>) -> PathBuf {
+    if let Some(dir) = flag {
+        return dir.clone();
+    }
+    let local = PathBuf::from("scenarios");
+    if local.is_dir() {
+        local
+    } else {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))
+    }
+}
+
+/// The selected scenarios, or exit code 2 with every problem printed.
+fn select(s: &Select) -> Result<Vec<Scenario>, ExitCode> {
+    let dir = scenario_dir(&s.scenarios);
+    let all = load_dir(&dir).map_err(|errors| {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        eprintln!("abdm-sandbox: {} problem(s) in the scenario files; nothing was run", errors.len());
+        ExitCode::from(2)
+    })?;
+    for id in &s.ids {
+        if !all.iter().any(|x| &x.id == id) {
+            eprintln!(
+                "abdm-sandbox: no scenario {id:?} in {} (abdm-sandbox scenarios lists them)",
+                dir.display()
+            );
+            return Err(ExitCode::from(2));
+        }
+    }
+    let chosen: Vec<Scenario> = all
+        .into_iter()
+        .filter(|x| s.ids.is_empty() || s.ids.contains(&x.id))
+        .filter(|x| s.tags.is_empty() || s.tags.iter().any(|t| x.tags.contains(t)))
+        .collect();
+    if chosen.is_empty() {
+        eprintln!("abdm-sandbox: no scenario matches the selection");
+        return Err(ExitCode::from(2));
+    }
+    Ok(chosen)
+}
+
+pub fn list(s: Select) -> ExitCode {
+    match select(&s) {
+        Ok(scenarios) => {
+            println!("{:<34} {:>5}  {:<40} TITLE", "ID", "STEPS", "TAGS");
+            for x in scenarios {
+                println!("{:<34} {:>5}  {:<40} {}", x.id, x.steps.len(), x.tags.join(","), x.title);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+pub async fn check(args: CheckArgs) -> ExitCode {
+    let scenarios = match select(&args.select) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut embedded = None;
+    let target = if args.gateway == "embedded" {
+        match abdm_server::Sandbox::start(abdm_server::Config { workers: 2, ..Default::default() }).await {
+            Ok(s) => {
+                let t = abdm_conformance::embedded_target(&s);
+                embedded = Some(s);
+                t
+            }
+            Err(e) => {
+                eprintln!("abdm-sandbox: cannot start the embedded sandbox: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        match url_target(&args).await {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("abdm-sandbox: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let result = run_against_gateway(&scenarios, &target).await;
+    if let Some(s) = embedded {
+        s.stop().await;
+    }
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("abdm-sandbox: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let color = !args.no_color
+        && std::env::var_os("NO_COLOR").is_none()
+        && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    print!("{}", report::terminal(&report, color));
+    for (path, text) in [
+        (&args.json, report::json(&report)),
+        (&args.junit, report::junit(&report)),
+        (&args.html, report::html(&report)),
+    ] {
+        if let Some(path) = path {
+            if let Err(e) = std::fs::write(path, text) {
+                eprintln!("abdm-sandbox: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// A gateway given by URL: this sandbox running elsewhere (its control API answers), or a real one.
+async fn url_target(args: &CheckArgs) -> Result<Target, String> {
+    let base = args.gateway.trim_end_matches('/').to_string();
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(format!("--gateway {base:?}: give 'embedded' or an http(s) URL"));
+    }
+    let http = reqwest::Client::new();
+    let fixtures = match http.get(format!("{base}/_sandbox/fixtures")).send().await {
+        Ok(r) if r.status().is_success() => r.json::<abdm_server::Fixtures>().await.ok(),
+        _ => None,
+    };
+    let mut target = match &fixtures {
+        Some(f) => sandbox_target(base.clone(), f, "sandbox"),
+        None => Target {
+            name: format!("gateway at {base}"),
+            base: base.clone(),
+            sandbox: false,
+            values: json!({}),
+            fixture: json!({}),
+        },
+    };
+    for (key, value) in
+        [("clientId", &args.client_id), ("clientSecret", &args.client_secret), ("apiKey", &args.api_key)]
+    {
+        if let Some(v) = value {
+            target.values[key] = json!(v);
+        }
+    }
+    Ok(target)
+}
