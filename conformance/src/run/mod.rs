@@ -140,7 +140,7 @@ async fn run_scenario(
         let rendered = render(v, &vars).unwrap_or_else(|_| v.clone());
         vars.insert(k.clone(), rendered);
     }
-    // Which step captured each name, and which steps did not pass.
+    // Which step captures each name, and which steps did not pass.
     let mut captured_by: BTreeMap<String, String> = BTreeMap::new();
     let mut not_passed: BTreeSet<String> = BTreeSet::new();
     let mut steps = Vec::new();
@@ -158,10 +158,8 @@ async fn run_scenario(
         if result.outcome != Outcome::Pass {
             not_passed.insert(step.id.clone());
         }
-        if result.outcome == Outcome::Pass {
-            for name in step.capture.keys() {
-                captured_by.insert(name.clone(), step.id.clone());
-            }
+        for name in step.capture.keys() {
+            captured_by.insert(name.clone(), step.id.clone());
         }
         steps.push(result);
     }
@@ -177,11 +175,7 @@ async fn run_scenario(
 }
 
 /// The steps a step depends on: those it names in `needs`, and those whose captures it uses.
-fn dependencies(
-    step: &Step,
-    captured_by: &BTreeMap<String, String>,
-    all_captures: &BTreeSet<String>,
-) -> Vec<String> {
+fn dependencies(step: &Step, captured_by: &BTreeMap<String, String>) -> Vec<String> {
     let mut deps = step.needs.clone();
     let mut values = Vec::new();
     if let Some(r) = &step.request {
@@ -194,10 +188,8 @@ fn dependencies(
     }
     for v in values {
         for name in references(&v).unwrap_or_default() {
-            match captured_by.get(&name) {
-                Some(id) => deps.push(id.clone()),
-                None if all_captures.contains(&name) => deps.push(format!("(the step capturing {name})")),
-                None => {}
+            if let Some(id) = captured_by.get(&name) {
+                deps.push(id.clone());
             }
         }
     }
@@ -237,11 +229,9 @@ async fn run_step(
         result.reason = Some(format!("{SANDBOX_ONLY}: uses the sandbox's control API"));
         return result;
     }
-    let all_captures: BTreeSet<String> = captured_by.keys().cloned().collect();
-    let blocked: Vec<String> = dependencies(step, captured_by, &all_captures)
-        .into_iter()
-        .filter(|d| not_passed.contains(d) || d.starts_with('('))
-        .collect();
+    let mut blocked: Vec<String> =
+        dependencies(step, captured_by).into_iter().filter(|d| not_passed.contains(d)).collect();
+    blocked.dedup();
     let missing: Vec<String> = step
         .request
         .iter()
@@ -251,12 +241,12 @@ async fn run_step(
             v
         })
         .flat_map(|v| references(&v).unwrap_or_default())
-        .filter(|n| !vars.contains_key(n))
+        .filter(|n| !vars.contains_key(n) && !captured_by.contains_key(n))
         .collect();
     if !blocked.is_empty() || !missing.is_empty() {
         result.outcome = Outcome::Skipped;
         let mut names = blocked;
-        names.extend(missing.into_iter().map(|n| format!("the step capturing {n}")));
+        names.extend(missing.into_iter().map(|n| format!("{{{{{n}}}}}, never captured")));
         result.reason = Some(format!("depends on {} which did not pass", names.join(", ")));
         return result;
     }

@@ -5,5 +5,5 @@ pub mod load;
 pub mod model;
 pub mod template;
 
-pub use load::{load_dir, load_file, LoadError};
+pub use load::{load_dir, load_file, parse as parse_text, LoadError};
 pub use model::{Role, Scenario, Step};

@@ -1,0 +1,272 @@
+//! The conformance runner: every shipped scenario passes against the embedded fake; each kind of
+//! check is shown able to fail against a deliberately wrong peer, with exactly the expected steps
+//! failing and a useful reason; reports parse back; the CLI's exit codes.
+
+use std::process::Command;
+
+use abdm_conformance::run::{run_against_gateway, Outcome, RunReport, Target};
+use abdm_conformance::scenario::{load_dir, parse_text};
+use abdm_server::{Config, Sandbox};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::{json, Value};
+
+const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios");
+
+fn outcomes(report: &RunReport) -> Vec<(String, Outcome)> {
+    report.scenarios.iter().flat_map(|s| s.steps.iter().map(|st| (st.id.clone(), st.outcome))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_passes_against_the_embedded_fake() {
+    let scenarios = load_dir(SCENARIOS.as_ref()).expect("the shipped scenarios load");
+    assert!(scenarios.len() >= 1);
+    let sandbox = Sandbox::start(Config { workers: 2, ..Default::default() }).await.unwrap();
+    let report = run_against_gateway(&scenarios, &abdm_conformance::embedded_target(&sandbox)).await.unwrap();
+    let failed: Vec<String> = report
+        .scenarios
+        .iter()
+        .flat_map(|s| s.steps.iter().map(move |st| (s, st)))
+        .filter(|(_, st)| matches!(st.outcome, Outcome::Fail | Outcome::Skipped))
+        .map(|(s, st)| format!("{}:{} {}: {:?}", s.file, st.line, st.id, st.reason))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(report.passed());
+    sandbox.stop().await;
+}
+
+/// A peer that answers everything wrongly, in a known way.
+async fn wrong_peer() -> (String, actix_web::dev::ServerHandle) {
+    async fn answer(req: HttpRequest) -> HttpResponse {
+        match req.path() {
+            "/ok" => {
+                HttpResponse::Ok().json(json!({"txnId": "6b0f4a3e-8f1c-4c55-9d1e-2a7b3c4d5e6f", "n": 1}))
+            }
+            _ => HttpResponse::Created().insert_header(("x-mode", "wrong")).json(
+                json!({"txnId": 5, "mobile": "abc", "status": "ERROR", "error": {"code": 1000}, "list": []}),
+            ),
+        }
+    }
+    let server = HttpServer::new(|| App::new().default_service(web::to(answer)))
+        .workers(1)
+        .disable_signals()
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+    let url = format!("http://{}", server.addrs()[0]);
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (url, handle)
+}
+
+const WRONG: &str = r#"
+id: wrong-peer
+title: Every kind of check against a peer that answers wrongly
+steps:
+  - {id: control, title: The right answer passes, row: {sno: "0", requirement: Mandatory}, from: client,
+     request: {path: /ok}, expect: {status: 200, body: [{path: $.n, equals: 1}]}, capture: {good: $.txnId}}
+  - {id: status, title: status, row: {sno: "1", requirement: Mandatory}, from: client,
+     request: {path: /x}, expect: {status: 200}}
+  - {id: equals, title: equals, row: {sno: "2", requirement: Mandatory}, from: client,
+     request: {path: /x}, expect: {body: [{path: $.status, equals: SUCCESS}]}}
+  - {id: matches, title: matches, row: {sno: "3", requirement: Mandatory}, from: client,
+     request: {path: /x}, expect: {body: [{path: $.mobile, matches: "^[0-9]{10}$"}]}}
+  - {id: present, title: present, row: {sno: "4", requirement: Mandatory}, from: client,
+     request: {path: /x}, expect: {body: [{path: $.token, present: true}]}}
+  - {id: absent, title: absent, row: {sno: "5", requirement: Mandatory}, from: client,
+     request: {path: /x}, expect: {body: [{path: $.error, absent: true}]}}
+  - {id: type, title: type, row: {sno: "6", requirement: Mandatory}, from: client,
+     request: {path: /x}, expect: {body: [{path: $.txnId, type: string}]}}
+  - {id: one-of, title: one_of, row: {sno: "7", requirement: Mandatory}, from: client,
+     request: {path: /x}, expect: {body: [{path: $.status, one_of: [SUCCESS, FAILURE]}]}}
+  - {id: contains, title: contains, row: {sno: "8", requirement: Mandatory}, from: client,
+     request: {path: /x}, expect: {body: [{path: $.mobile, contains: "98"}]}}
+  - {id: header, title: header, row: {sno: "9", requirement: Mandatory}, from: client,
+     request: {path: /x}, expect: {headers: {x-mode: {equals: right}}}}
+  - {id: capture, title: capture, row: {sno: "10", requirement: Mandatory}, from: client,
+     request: {path: /x}, capture: {token: $.token}}
+  - {id: dependent, title: uses the failed capture, row: {sno: "11", requirement: Mandatory}, from: client,
+     request: {path: /ok, body: {t: "{{token}}"}}}
+  - {id: inbound, title: a callback that never comes, row: {sno: "12", requirement: Mandatory}, from: gateway,
+     within: 0.2, request: {path: /v0.5/users/auth/on-init}}
+  - {id: optional, title: an optional failure, row: {sno: "13", requirement: Optional}, from: client,
+     request: {path: /x}, expect: {status: 200}}
+  - {id: ui, title: a UI-only row, row: {sno: "14", requirement: Mandatory}, from: client, manual: "UI only"}
+  - {id: uses-good, title: uses the good capture, row: {sno: "15", requirement: Mandatory}, from: client,
+     request: {path: /ok, body: {t: "{{good}}"}}, expect: {status: 200}}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_of_check_fails_against_a_wrong_peer_with_a_useful_reason() {
+    let (url, handle) = wrong_peer().await;
+    let scenario = parse_text("wrong.yaml", WRONG).expect("the test scenario loads");
+    let target =
+        Target { base: url.clone(), sandbox: false, values: json!({}), fixture: json!({}), name: url };
+    let report = run_against_gateway(&[scenario], &target).await.unwrap();
+    let steps = &report.scenarios[0].steps;
+    let reason =
+        |id: &str| steps.iter().find(|s| s.id == id).and_then(|s| s.reason.clone()).unwrap_or_default();
+    let expected: &[(&str, Outcome, &str)] = &[
+        ("control", Outcome::Pass, ""),
+        ("status", Outcome::Fail, "status: expected 200, got 201"),
+        ("equals", Outcome::Fail, "$.status: expected \"SUCCESS\", got \"ERROR\""),
+        ("matches", Outcome::Fail, "$.mobile: expected a string matching /^[0-9]{10}$/, got \"abc\""),
+        ("present", Outcome::Fail, "$.token: expected to be present, got nothing"),
+        ("absent", Outcome::Fail, "$.error: expected to be absent, got {\"code\":1000}"),
+        ("type", Outcome::Fail, "$.txnId: expected a string, got 5"),
+        ("one-of", Outcome::Fail, "$.status: expected one of [\"SUCCESS\",\"FAILURE\"], got \"ERROR\""),
+        ("contains", Outcome::Fail, "$.mobile: expected text containing \"98\", got \"abc\""),
+        ("header", Outcome::Fail, "header x-mode: expected \"right\", got \"wrong\""),
+        ("capture", Outcome::Fail, "capture token: $.token selected nothing"),
+        ("dependent", Outcome::Skipped, "depends on capture which did not pass"),
+        ("inbound", Outcome::Fail, "no /v0.5/users/auth/on-init arrived within 0.2 s (nothing arrived)"),
+        ("optional", Outcome::Fail, "status: expected 200, got 201"),
+        ("ui", Outcome::Manual, "UI only"),
+        ("uses-good", Outcome::Pass, ""),
+    ];
+    assert_eq!(steps.len(), expected.len());
+    for (id, outcome, why) in expected {
+        let step = steps.iter().find(|s| s.id == *id).unwrap();
+        assert_eq!(step.outcome, *outcome, "{id}: {:?}", step.reason);
+        assert!(reason(id).contains(why), "{id}: reason {:?} should contain {why:?}", reason(id));
+    }
+    assert!(!report.passed());
+    // An optional failure alone does not fail a run.
+    let only_optional =
+        parse_text("o.yaml", &WRONG.replace("requirement: Mandatory", "requirement: Optional")).unwrap();
+    let report = run_against_gateway(&[only_optional], &target).await.unwrap();
+    assert!(report.passed(), "optional failures and manual rows do not fail the run");
+    handle.stop(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faulty_fake_fails_exactly_the_step_it_breaks() {
+    let scenarios = load_dir(SCENARIOS.as_ref()).unwrap();
+    let hpr: Vec<_> = scenarios.into_iter().filter(|s| s.id == "hpr-registration").collect();
+    let sandbox = Sandbox::start(Config::default()).await.unwrap();
+    // The runner resets the sandbox (and its faults) before each scenario, so the fault is
+    // scripted by a first step of the scenario itself.
+    let target = abdm_conformance::embedded_target(&sandbox);
+    let mut faulted = hpr[0].clone();
+    faulted.steps.insert(
+        0,
+        parse_text(
+            "f.yaml",
+            r#"
+id: f
+title: f
+steps:
+  - {id: script-fault, title: Script a 503 on create, row: {sno: "0", requirement: Optional}, from: client,
+     request: {method: PUT, path: /_sandbox/faults, body: {faults: [{path: /carestack/hprId/create, status: 503}]}},
+     expect: {status: 200}}
+"#,
+        )
+        .unwrap()
+        .steps
+        .remove(0),
+    );
+    let report = run_against_gateway(&[faulted], &target).await.unwrap();
+    let bad: Vec<(String, Outcome)> = outcomes(&report)
+        .into_iter()
+        .filter(|(_, o)| !matches!(o, Outcome::Pass | Outcome::Manual))
+        .collect();
+    // The refusals of create (weak password, taken id) expected 400/422 and got 503 too.
+    assert_eq!(
+        bad,
+        vec![
+            ("weak-password".to_string(), Outcome::Fail),
+            ("taken-id".to_string(), Outcome::Fail),
+            ("create".to_string(), Outcome::Fail)
+        ]
+    );
+    let create = report.scenarios[0].steps.iter().find(|s| s.id == "create").unwrap();
+    assert!(
+        create.reason.as_deref().unwrap().contains("status: expected 200, got 503"),
+        "{:?}",
+        create.reason
+    );
+    assert!(!report.passed());
+    sandbox.stop().await;
+}
+
+#[test]
+fn reports_parse_back_and_exit_codes_follow_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json_path, junit_path, html_path) =
+        (dir.path().join("r.json"), dir.path().join("r.xml"), dir.path().join("r.html"));
+    let out = Command::new(env!("CARGO_BIN_EXE_abdm-sandbox"))
+        .args(["check", "--scenarios", SCENARIOS, "--scenario", "hpr-registration", "--no-color"])
+        .arg("--json")
+        .arg(&json_path)
+        .arg("--junit")
+        .arg(&junit_path)
+        .arg("--html")
+        .arg(&html_path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("PASS   S.No 8") && stdout.contains("every mandatory step passed"), "{stdout}");
+
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let steps = report["scenarios"][0]["steps"].as_array().unwrap();
+    assert!(steps.iter().all(|s| s["outcome"] == "pass"));
+    assert_eq!(steps[0]["row"]["requirement"], "Mandatory");
+
+    let xml = std::fs::read_to_string(&junit_path).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let suites: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testsuite")).collect();
+    assert_eq!(suites.len(), 1);
+    assert_eq!(suites[0].attribute("name"), Some("hpr-registration"));
+    let cases = doc.descendants().filter(|n| n.has_tag_name("testcase")).count();
+    assert_eq!(cases, steps.len());
+    assert_eq!(doc.descendants().filter(|n| n.has_tag_name("failure")).count(), 0);
+
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.contains("<th>S.No</th>") && html.contains("Every mandatory step passed"));
+
+    // A broken scenario file: exit 2, file and line on stderr, nothing run.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::write(
+        broken.join("b.yaml"),
+        "id: b\ntitle: b\nsteps:\n  - id: s\n    title: s\n    row: {sno: \"1\", requirement: Mandatory}\n    from: client\n    request: {path: /x, body: {a: \"{{nothing}}\"}}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_abdm-sandbox"))
+        .args(["check", "--scenarios"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("b.yaml:4:") && err.contains("{{nothing}}"), "{err}");
+
+    // An unknown scenario id is a usage error.
+    let out = Command::new(env!("CARGO_BIN_EXE_abdm-sandbox"))
+        .args(["check", "--scenarios", SCENARIOS, "--scenario", "no-such"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_run_exits_one() {
+    let (url, handle) = wrong_peer().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("w.yaml"), WRONG).unwrap();
+    let dir_path = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_abdm-sandbox"))
+            .args(["check", "--no-color", "--gateway", &url, "--scenarios"])
+            .arg(&dir_path)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL   S.No 1"), "{stdout}");
+    assert!(stdout.contains("w.yaml:") && stdout.contains("a mandatory step did not pass"), "{stdout}");
+    handle.stop(false).await;
+}
