@@ -224,7 +224,7 @@ pub fn request_contact_otp(st: &AppState, id: Uuid, contact: Contact, field: &st
             txn.otp.resend(now, field)?;
         } else {
             let code = st.fixtures.people[txn.person].otp.clone();
-            txn.otp = Otp::new(&code, &to, now);
+            txn.otp.reissue(&code, &to, now);
             txn.pending = Some(contact.clone());
         }
         Ok((txn.otp.clone(), to))
@@ -301,27 +301,30 @@ pub fn suggestions(st: &AppState, id: Uuid, field: &str) -> ApiResult<Vec<String
         Ok(txn.person)
     })?;
     let p = &st.fixtures.people[index];
-    let clean = |s: &str| s.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase();
-    let (first, last) = (clean(&p.first_name), clean(&p.last_name));
+    // Name parts of ASCII letters and digits, cut so that every candidate fits the 18-character
+    // rule; a name with none (another script) falls back to a neutral stem.
+    let clean = |s: &str, n: usize| s.chars().filter(char::is_ascii_alphanumeric).take(n).collect::<String>().to_lowercase();
+    let (mut first, last) = (clean(&p.first_name, 7), clean(&p.last_name, 5));
+    if first.is_empty() {
+        first = "abha".into();
+    }
     let year = p.year_of_birth.to_string();
+    let yy = year.get(2..).unwrap_or_default();
     let dd = format!("{:02}", p.day_of_birth.unwrap_or(1));
     let mm = format!("{:02}", p.month_of_birth.unwrap_or(1));
     let candidates = [
-        format!("{first}.{last}{}", &year[2..]),
+        format!("{first}.{last}{yy}"),
         format!("{first}{last}{year}"),
         format!("{first}_{last}{dd}"),
         format!("{last}.{first}{dd}{mm}"),
         format!("{first}{last}{dd}{mm}"),
     ];
     let mut out = Vec::new();
-    for c in candidates.into_iter().chain((1..).map(|n| format!("{first}.{last}{year}{n}"))) {
+    for c in candidates.into_iter().chain((1..1000).map(|n| format!("{first}.{yy}{n:03}"))) {
         if out.len() == 5 {
             break;
         }
-        if check_v3_address(&c).is_ok()
-            && !st.accounts.address_taken(&format!("{c}{DOMAIN}"))
-            && !out.contains(&c)
-        {
+        if check_v3_address(&c).is_ok() && !st.accounts.address_taken(&format!("{c}{DOMAIN}")) && !out.contains(&c) {
             out.push(c);
         }
     }
@@ -329,14 +332,14 @@ pub fn suggestions(st: &AppState, id: Uuid, field: &str) -> ApiResult<Vec<String
 }
 
 /// Creates the chosen ABHA address (a local part, v3 rule) and makes it preferred.
-pub fn create_address(st: &AppState, id: Uuid, local: &str) -> ApiResult<Value> {
+pub fn create_address(st: &AppState, id: Uuid, local: &str, preferred: bool) -> ApiResult<Value> {
     check_v3_address(local).map_err(|m| ApiError::bad("abhaAddress", "abha-address-policy", m))?;
     let number = step(st, id, "txnId", |txn, _| {
         expect(txn, &[Step::Enrolled], "creating an ABHA address", "txnId")?;
         Ok(txn.abha_number.clone().unwrap_or_default())
     })?;
     let address = format!("{local}{DOMAIN}");
-    if !st.accounts.add_address(&number, &address, true) {
+    if !st.accounts.add_address(&number, &address, preferred) {
         return Err(ApiError::rule(
             "abhaAddress",
             "abha-address-taken",
@@ -347,7 +350,8 @@ pub fn create_address(st: &AppState, id: Uuid, local: &str) -> ApiResult<Value> 
         txn.step = Step::AddressCreated;
         Ok(())
     });
-    Ok(json!({"txnId": id, "healthIdNumber": number, "preferredAbhaAddress": address}))
+    let preferred_address = st.accounts.by_number(&number).and_then(|a| a.preferred).unwrap_or(address);
+    Ok(json!({"txnId": id, "healthIdNumber": number, "preferredAbhaAddress": preferred_address}))
 }
 
 /// The ABHA v3 address rule: 8–18 characters, letters and digits with at most one `.` and one
@@ -471,7 +475,7 @@ fn check_headers(req: &HttpRequest, now: Millis) -> ApiResult<()> {
             format!("{ts:?} is not ISO-8601 like 2026-01-31T10:00:00.000Z"),
         )
     })?;
-    if (at.timestamp_millis() - now).abs() > 10 * MINUTE {
+    if !near_now(at.timestamp_millis(), now) {
         return Err(ApiError::bad(
             "TIMESTAMP",
             "timestamp-skew",
@@ -529,6 +533,13 @@ async fn v3_request_otp(st: web::Data<AppState>, body: JsonBody) -> ApiResult<Ht
     Ok(HttpResponse::Ok().json(reply))
 }
 
+/// A client's timestamp is within 10 minutes of now: of real time (clients stamp their own
+/// clock) or of virtual time (after the sandbox's clock was moved).
+fn near_now(at: Millis, virtual_now: Millis) -> bool {
+    let real_now = chrono::Utc::now().timestamp_millis();
+    (at - real_now).abs() <= 10 * MINUTE || (at - virtual_now).abs() <= 10 * MINUTE
+}
+
 /// `authData.otp` of enrol/byAadhaar and auth/byAbdm: the txnId, the decrypted OTP, and a
 /// `timeStamp` that, when given, must be within 10 minutes of the server's time.
 fn otp_block<'a>(st: &AppState, root: &Obj<'a>) -> ApiResult<(Uuid, String, Obj<'a>)> {
@@ -545,7 +556,7 @@ fn otp_block<'a>(st: &AppState, root: &Obj<'a>) -> ApiResult<(Uuid, String, Obj<
     if let Some(ts) = otp.opt_str("timeStamp")? {
         let at = chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%d %H:%M:%S")
             .map_err(|_| ApiError::bad(&otp.name("timeStamp"), "timestamp", "must be yyyy-MM-dd HH:mm:ss"))?;
-        if (at.and_utc().timestamp_millis() - st.clock.now()).abs() > 10 * MINUTE {
+        if !near_now(at.and_utc().timestamp_millis(), st.clock.now()) {
             return Err(ApiError::bad(
                 &otp.name("timeStamp"),
                 "timestamp-skew",
@@ -602,12 +613,12 @@ async fn v3_suggestion(st: web::Data<AppState>, req: HttpRequest) -> ApiResult<H
 async fn v3_abha_address(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let id = body.txn_id("txnId")?;
     let address = body.str("abhaAddress")?;
-    if let Some(p) = body.opt_uint("preferred")? {
-        if p > 1 {
-            return Err(ApiError::bad("preferred", "type", "must be 0 or 1"));
-        }
-    }
-    Ok(HttpResponse::Ok().json(create_address(&st, id, address)?))
+    let preferred = match body.opt_uint("preferred")? {
+        None | Some(1) => true,
+        Some(0) => false,
+        Some(_) => return Err(ApiError::bad("preferred", "type", "must be 0 or 1")),
+    };
+    Ok(HttpResponse::Ok().json(create_address(&st, id, address, preferred)?))
 }
 
 /// `GET profile/account` with `X-token: Bearer <token from enrolment>`.
@@ -625,7 +636,10 @@ async fn v3_profile(st: web::Data<AppState>, req: HttpRequest) -> ApiResult<Http
         .abha
         .tokens
         .read(id, "X-token", st.clock.now(), String::clone)
-        .map_err(|e| ApiError::unauthorized("X-token", e.rule, "the token is unknown or has expired"))?;
+        .map_err(|e| {
+            let rule = if e.rule == "txn-expired" { "x-token-expired" } else { "x-token-unknown" };
+            ApiError::unauthorized("X-token", rule, "the token is unknown or has expired")
+        })?;
     let account = st.accounts.by_number(&number).ok_or_else(|| {
         ApiError::unauthorized("X-token", "x-token", "the account no longer exists (reset?)")
     })?;

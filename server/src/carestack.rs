@@ -104,7 +104,7 @@ async fn abha_suggestions(st: web::Data<AppState>, req: HttpRequest) -> ApiResul
 async fn abha_address(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let id = body.txn_id("txnId")?;
     let address = body.str("abhaAddress")?;
-    Ok(HttpResponse::Ok().json(abha::create_address(&st, id, address)?))
+    Ok(HttpResponse::Ok().json(abha::create_address(&st, id, address, true)?))
 }
 
 /// Errors from the shared flow name ABHA v3's fields; here they name Carestack's.

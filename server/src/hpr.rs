@@ -346,7 +346,7 @@ pub async fn generate_mobile_otp(st: web::Data<AppState>, body: JsonBody) -> Api
             txn.otp.resend(now, "mobile")?;
             txn.otp.to = mobile.to_string();
         } else {
-            txn.otp = Otp::new(&professional(&st, txn).otp, mobile, now);
+            txn.otp.reissue(&professional(&st, txn).otp, mobile, now);
         }
         txn.step = Step::MobileOtpSent;
         Ok(txn.otp.clone())
@@ -393,7 +393,7 @@ fn suggestions(hpr: &HprState, p: &Professional) -> Vec<String> {
         format!("{first}_{last}"),
     ];
     let mut out: Vec<String> = Vec::new();
-    for c in candidates.into_iter().chain((1..).map(|n| format!("{first}.{last}{n}"))) {
+    for c in candidates.into_iter().chain((1..1000).map(|n| format!("{first}.{last}{n}"))) {
         if out.len() == 5 {
             break;
         }

@@ -35,6 +35,14 @@ impl Otp {
         Otp { code: code.to_string(), to: to.to_string(), sent_at: now, resends: 0, wrong: 0, used: false }
     }
 
+    /// A new OTP in the same transaction (to another contact, or for the next step): the wrong
+    /// tries so far still count towards the lock.
+    pub fn reissue(&mut self, code: &str, to: &str, now: Millis) {
+        let wrong = self.wrong;
+        *self = Otp::new(code, to, now);
+        self.wrong = wrong;
+    }
+
     /// Whether the transaction holding this OTP is locked by too many wrong tries.
     pub fn locked(&self) -> bool {
         self.wrong >= MAX_WRONG
@@ -166,6 +174,16 @@ mod tests {
         }
         assert_eq!(otp.verify("000000", 1, "otp").unwrap_err().rule, "otp-locked");
         assert_eq!(otp.verify("123456", 1, "otp").unwrap_err().rule, "otp-locked");
+    }
+
+    #[test]
+    fn a_reissued_otp_keeps_the_wrong_count() {
+        let mut otp = Otp::new("123456", "9876543210", 0);
+        for _ in 0..4 {
+            let _ = otp.verify("000000", 1, "otp");
+        }
+        otp.reissue("123456", "9000000000", 2);
+        assert_eq!(otp.verify("000000", 3, "otp").unwrap_err().rule, "otp-locked");
     }
 
     #[test]
