@@ -303,7 +303,9 @@ pub fn suggestions(st: &AppState, id: Uuid, field: &str) -> ApiResult<Vec<String
     let p = &st.fixtures.people[index];
     // Name parts of ASCII letters and digits, cut so that every candidate fits the 18-character
     // rule; a name with none (another script) falls back to a neutral stem.
-    let clean = |s: &str, n: usize| s.chars().filter(char::is_ascii_alphanumeric).take(n).collect::<String>().to_lowercase();
+    let clean = |s: &str, n: usize| {
+        s.chars().filter(char::is_ascii_alphanumeric).take(n).collect::<String>().to_lowercase()
+    };
     let (mut first, last) = (clean(&p.first_name, 7), clean(&p.last_name, 5));
     if first.is_empty() {
         first = "abha".into();
@@ -324,7 +326,10 @@ pub fn suggestions(st: &AppState, id: Uuid, field: &str) -> ApiResult<Vec<String
         if out.len() == 5 {
             break;
         }
-        if check_v3_address(&c).is_ok() && !st.accounts.address_taken(&format!("{c}{DOMAIN}")) && !out.contains(&c) {
+        if check_v3_address(&c).is_ok()
+            && !st.accounts.address_taken(&format!("{c}{DOMAIN}"))
+            && !out.contains(&c)
+        {
             out.push(c);
         }
     }
@@ -632,14 +637,10 @@ async fn v3_profile(st: web::Data<AppState>, req: HttpRequest) -> ApiResult<Http
         .strip_prefix("sbx-abha.")
         .and_then(|t| Uuid::parse_str(t).ok())
         .ok_or_else(|| ApiError::unauthorized("X-token", "x-token", "not a token this sandbox issued"))?;
-    let number = st
-        .abha
-        .tokens
-        .read(id, "X-token", st.clock.now(), String::clone)
-        .map_err(|e| {
-            let rule = if e.rule == "txn-expired" { "x-token-expired" } else { "x-token-unknown" };
-            ApiError::unauthorized("X-token", rule, "the token is unknown or has expired")
-        })?;
+    let number = st.abha.tokens.read(id, "X-token", st.clock.now(), String::clone).map_err(|e| {
+        let rule = if e.rule == "txn-expired" { "x-token-expired" } else { "x-token-unknown" };
+        ApiError::unauthorized("X-token", rule, "the token is unknown or has expired")
+    })?;
     let account = st.accounts.by_number(&number).ok_or_else(|| {
         ApiError::unauthorized("X-token", "x-token", "the account no longer exists (reset?)")
     })?;

@@ -96,6 +96,11 @@ pub struct Obj<'a> {
 }
 
 impl<'a> Obj<'a> {
+    /// An object found at `path` (for example one element of an array).
+    pub fn at(map: &'a Map<String, Value>, path: String) -> Obj<'a> {
+        Obj { map, path }
+    }
+
     /// The full name of a field, for error messages.
     pub fn name(&self, key: &str) -> String {
         if self.path.is_empty() {

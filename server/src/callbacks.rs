@@ -44,6 +44,8 @@ pub struct Callback {
     pub share: Option<Uuid>,
     /// A token to send instead of a fresh gateway one (tests of a HIP's token checks).
     pub token: Option<String>,
+    /// A callback to queue once this one has been delivered (or given up on).
+    pub then: Option<Box<Callback>>,
 }
 
 /// The outcome of one delivery, as recorded on a share.
@@ -113,6 +115,9 @@ pub async fn run(state: actix_web::web::Data<AppState>, mut rx: mpsc::Receiver<C
                 if let Some(share) = cb.share {
                     state.gateway.record_delivery(share, outcome);
                 }
+                if let Some(next) = cb.then.clone() {
+                    state.callbacks.send(&state, *next);
+                }
                 drop(permit);
             });
         }
@@ -127,7 +132,7 @@ async fn deliver(st: &AppState, client: &reqwest::Client, cb: &Callback) -> Deli
     };
     let mut last = Delivery { status: None, error: None, attempts: 0 };
     for attempt in 1..=ATTEMPTS {
-        let token = cb.token.clone().unwrap_or_else(|| st.gateway.callback_token(st.clock.now()));
+        let token = cb.token.clone().unwrap_or_else(|| st.gateway.callback_token());
         let sent = client
             .post(&url)
             .header("Authorization", format!("Bearer {token}"))
@@ -281,9 +286,7 @@ pub async fn inbound_faults(
                 format!("path: {} answers {} by a scripted fault", req.path(), status.as_u16()),
             )
             .field("path");
-            let mut body = e.body();
-            body["error"] = json!({"code": 1000, "message": e.message});
-            Ok(req.into_response(actix_web::HttpResponse::build(status).json(body)))
+            Ok(req.into_response(actix_web::HttpResponse::build(status).json(e.body())))
         }
         None => Ok(next.call(req).await?.map_into_boxed_body()),
     }

@@ -113,8 +113,8 @@ async fn advance(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRespo
 
 /// A patient scans a HIP's QR code `{hipId, code}` in their PHR app:
 /// `{hipId, code, abhaAddress, version?: "v0.5"|"v1.0", latitude?, longitude?, token?}` makes the
-/// gateway push the profile to the HIP's bridge. `token` replaces the gateway's signature, to test
-/// that a HIP refuses forged or expired tokens.
+/// gateway push the profile to the HIP's bridge. `token: "forged"` (signed by another key) or
+/// `"expired"` replaces the gateway's valid token, to test that a HIP refuses them.
 async fn share_profile(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let hip_id = body.str("hipId")?;
     let code = body.str("code")?;
@@ -134,7 +134,12 @@ async fn share_profile(st: web::Data<AppState>, body: JsonBody) -> ApiResult<Htt
         version,
         latitude: body.opt_str("latitude")?.unwrap_or("12.9716").to_string(),
         longitude: body.opt_str("longitude")?.unwrap_or("77.5946").to_string(),
-        token: body.opt_str("token")?.map(str::to_string),
+        token: match body.opt_str("token")? {
+            None => None,
+            Some(kind) => Some(st.gateway.bad_token(kind).ok_or_else(|| {
+                ApiError::bad("token", "token-kind", format!("{kind:?}: use \"forged\" or \"expired\""))
+            })?),
+        },
     };
     let id = crate::gateway::share_profile(&st, request)?;
     Ok(HttpResponse::Accepted().json(json!({"requestId": id})))

@@ -145,6 +145,18 @@ pub fn sign(claims: &serde_json::Value, algorithm: jsonwebtoken::Algorithm) -> S
     jsonwebtoken::encode(&header, claims, encoding_key()).expect("signing with a valid key cannot fail")
 }
 
+/// Signs claims with a key that is not the gateway's (the PHR test key): a token a HIP must
+/// refuse, for testing that it verifies the gateway's signature.
+pub fn sign_foreign(claims: &serde_json::Value) -> String {
+    static KEY: OnceLock<jsonwebtoken::EncodingKey> = OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        jsonwebtoken::EncodingKey::from_rsa_pem(PHR_KEY.pem.as_bytes()).expect("the PHR key is PEM")
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(GATEWAY_KID.to_string());
+    jsonwebtoken::encode(&header, claims, key).expect("signing with a valid key cannot fail")
+}
+
 /// Verifies a token this gateway signed and returns its claims. Expiry is checked by the caller
 /// against the virtual clock.
 pub fn verify(token: &str, algorithm: jsonwebtoken::Algorithm) -> Result<serde_json::Value, String> {

@@ -2,7 +2,8 @@
 //! and the rule it broke, and renders as JSON in a shape that the ABDM services' clients read:
 //! `code` and `message` at the top (HPR, PHR, ABHA and Carestack clients read these), `details[0]`
 //! with the field as `attribute.key` (ABDM's `ApiError` detail shape; the Carestack SDK appends
-//! `details[0].message` to its exception text), plus `field` and `rule` for people and the runner.
+//! `details[0].message` to its exception text), `error: {code, message}` (the gateway's
+//! `ErrorResponse`, read by gateway clients), plus `field` and `rule` for people and the runner.
 
 use std::fmt;
 
@@ -68,6 +69,7 @@ impl ApiError {
                 "message": format!(" (rule {})", self.rule),
                 "attribute": self.field.as_ref().map(|f| json!({"key": f})),
             }],
+            "error": {"code": 1000, "message": self.message},
         })
     }
 }

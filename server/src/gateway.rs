@@ -105,9 +105,26 @@ impl GatewayState {
         self.shares.sweep(now) + self.auth.sweep(now)
     }
 
-    /// A token for the gateway's own callbacks (RS256, `aud: account`, signed by JWKS `keys[0]`).
-    pub fn callback_token(&self, now: Millis) -> String {
+    /// A token for the gateway's own callbacks (RS256, `aud: account`, signed by JWKS `keys[0]`),
+    /// dated in real time: receivers check it against their own clocks, not the sandbox's.
+    pub fn callback_token(&self) -> String {
+        let now = chrono::Utc::now().timestamp_millis();
         session_claims(GATEWAY_CLIENT, now).map(|c| crypto::sign(&c, Algorithm::RS256)).unwrap_or_default()
+    }
+
+    /// A callback token a HIP must refuse: `forged` (signed by another key, otherwise valid) or
+    /// `expired` (signed by the gateway, expired two minutes ago in real time).
+    pub fn bad_token(&self, kind: &str) -> Option<String> {
+        match kind {
+            "forged" => session_claims(GATEWAY_CLIENT, chrono::Utc::now().timestamp_millis())
+                .map(|c| crypto::sign_foreign(&c)),
+            "expired" => {
+                let real = chrono::Utc::now().timestamp_millis();
+                session_claims(GATEWAY_CLIENT, real - (SESSION_SECONDS + 120) * 1000)
+                    .map(|c| crypto::sign(&c, Algorithm::RS256))
+            }
+            _ => None,
+        }
     }
 
     pub fn record_delivery(&self, share: Uuid, outcome: Delivery) {
@@ -141,11 +158,8 @@ fn session_claims(client_id: &str, now: Millis) -> Option<Value> {
     }))
 }
 
-/// The gateway's error body: `{"error": {"code", "message"}}` plus the sandbox's field and rule.
 fn gateway_error(e: &ApiError) -> HttpResponse {
-    let mut body = e.body();
-    body["error"] = json!({"code": ERR_GENERIC, "message": e.message});
-    HttpResponse::build(e.status).json(body)
+    actix_web::ResponseError::error_response(e)
 }
 
 fn accepted() -> HttpResponse {
@@ -377,10 +391,10 @@ async fn add_services(st: web::Data<AppState>, req: HttpRequest, bytes: web::Byt
             let Value::Object(map) = item else {
                 return Err(ApiError::bad(&format!("[{i}]"), "type", "must be an object"));
             };
-            let body = JsonBody(map.clone());
-            let id = body.str("id").map_err(|e| prefix(e, i))?.to_string();
-            let name = body.opt_str("name").map_err(|e| prefix(e, i))?.unwrap_or(&id).to_string();
-            let kind = body.opt_str("type").map_err(|e| prefix(e, i))?.unwrap_or("HIP");
+            let body = Obj::at(map, format!("[{i}]"));
+            let id = body.str("id")?.to_string();
+            let name = body.opt_str("name")?.unwrap_or(&id).to_string();
+            let kind = body.opt_str("type")?.unwrap_or("HIP");
             if !["HIP", "HIU", "HEALTH_LOCKER"].contains(&kind) {
                 return Err(ApiError::bad(
                     &format!("[{i}].type"),
@@ -391,7 +405,19 @@ async fn add_services(st: web::Data<AppState>, req: HttpRequest, bytes: web::Byt
             let active = map.get("active").and_then(Value::as_bool).unwrap_or(true);
             services.push(json!({"id": id, "name": name, "types": [kind], "endpoints": map.get("endpoints").cloned().unwrap_or(json!({})), "active": active}));
         }
-        let mut bridge = st.gateway.bridges.entry(client(&req)).or_default();
+        let me = client(&req);
+        for (i, s) in services.iter().enumerate() {
+            let id = s["id"].as_str().unwrap_or_default();
+            if let Some(owner) = owner_of(&st, id).filter(|o| *o != me) {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "service-taken",
+                    format!("[{i}].id: {id} is a service of client {owner}"),
+                )
+                .field(format!("[{i}].id")));
+            }
+        }
+        let mut bridge = st.gateway.bridges.entry(me).or_default();
         for s in services {
             bridge.services.retain(|old| old["id"] != s["id"]);
             bridge.services.push(s);
@@ -402,13 +428,6 @@ async fn add_services(st: web::Data<AppState>, req: HttpRequest, bytes: web::Byt
         Ok(()) => HttpResponse::Ok().finish(),
         Err(e) => gateway_error(&e),
     }
-}
-
-fn prefix(mut e: ApiError, i: usize) -> ApiError {
-    let field = format!("[{i}].{}", e.field.clone().unwrap_or_default());
-    e.message = format!("[{i}].{}", e.message);
-    e.field = Some(field);
-    e
 }
 
 async fn get_services(st: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
@@ -438,6 +457,18 @@ fn bridge_url(st: &AppState, client_id: &str) -> Option<String> {
 
 /// Queues a callback to the bridge of the client owning `receiver_id`.
 fn callback(st: &AppState, receiver: Receiver, receiver_id: &str, path: &str, body: Value) {
+    callback_then(st, receiver, receiver_id, path, body, Vec::new());
+}
+
+/// A callback followed, once it has been delivered, by more callbacks to the same receiver.
+fn callback_then(
+    st: &AppState,
+    receiver: Receiver,
+    receiver_id: &str,
+    path: &str,
+    body: Value,
+    then: Vec<(&str, Value)>,
+) {
     let Some(base) = owner_of(st, receiver_id).and_then(|c| bridge_url(st, &c)) else {
         st.journal.record(crate::journal::JournalEntry {
             seq: 0,
@@ -452,6 +483,19 @@ fn callback(st: &AppState, receiver: Receiver, receiver_id: &str, path: &str, bo
         });
         return;
     };
+    let mut next: Option<Box<Callback>> = None;
+    for (p, b) in then.into_iter().rev() {
+        next = Some(Box::new(Callback {
+            base: base.clone(),
+            path: p.to_string(),
+            receiver,
+            receiver_id: receiver_id.to_string(),
+            body: b,
+            share: None,
+            token: None,
+            then: next,
+        }));
+    }
     let cb = Callback {
         base,
         path: path.to_string(),
@@ -460,6 +504,7 @@ fn callback(st: &AppState, receiver: Receiver, receiver_id: &str, path: &str, bo
         body,
         share: None,
         token: None,
+        then: next,
     };
     st.callbacks.send(st, cb);
 }
@@ -498,7 +543,7 @@ pub fn share_profile(st: &AppState, r: ShareRequest) -> ApiResult<Uuid> {
     let mut body = json!({
         "requestId": request_id,
         "timestamp": crate::clock::iso(now),
-        "profile": {"hipCode": r.code, "patient": patient_json(st, &account, r.address)},
+        "profile": {"hipCode": r.code, "patient": patient_json(st, &account, r.address, "NDHM_HEALTH_NUMBER")},
     });
     if r.version == "v1.0" {
         body["intent"] = json!({"type": "REGISTRATION"});
@@ -522,14 +567,24 @@ pub fn share_profile(st: &AppState, r: ShareRequest) -> ApiResult<Uuid> {
         body,
         share: Some(id),
         token: r.token,
+        then: None,
     };
     st.callbacks.send(st, cb);
     Ok(id)
 }
 
 /// The patient as the gateway shares it (§3.1): demographics and identifiers of the address.
-fn patient_json(st: &AppState, account: &AbhaAccount, address: &str) -> Value {
+/// `number_type` is how the ABHA number is typed: `NDHM_HEALTH_NUMBER` in a share (the share
+/// schema's enum), `HEALTH_NUMBER` in auth callbacks (as the sandbox sends it there).
+fn patient_json(st: &AppState, account: &AbhaAccount, address: &str, number_type: &str) -> Value {
     let p = &st.fixtures.people[account.person];
+    // The address as registered, whatever case it was typed in.
+    let address = account
+        .addresses
+        .iter()
+        .find(|a| a.eq_ignore_ascii_case(address))
+        .map(String::as_str)
+        .unwrap_or(address);
     json!({
         "healthId": address,
         "healthIdNumber": account.abha_number,
@@ -539,7 +594,7 @@ fn patient_json(st: &AppState, account: &AbhaAccount, address: &str) -> Value {
         "yearOfBirth": p.year_of_birth,
         "monthOfBirth": p.month_of_birth,
         "dayOfBirth": p.day_of_birth,
-        "identifiers": [{"type": "MOBILE", "value": account.mobile}, {"type": "HEALTH_NUMBER", "value": account.abha_number}],
+        "identifiers": [{"type": "MOBILE", "value": account.mobile}, {"type": number_type, "value": account.abha_number}],
     })
 }
 
@@ -736,15 +791,24 @@ async fn auth_init(st: web::Data<AppState>, req: HttpRequest, body: JsonBody) ->
         });
         answer["auth"] = json!({"transactionId": id, "mode": mode, "meta": {"hint": hint, "expiry": timestamp(now + AUTH_EXPIRY)}});
         answer["error"] = Value::Null;
-        callback(&st, receiver(q.requester_type), q.requester_id, "/v0.5/users/auth/on-init", answer);
+        let mut then = Vec::new();
         if mode == "DIRECT" {
-            // DIRECT: the patient approves in their app; the sandbox's patients always approve.
+            // DIRECT: the patient approves in their app (the sandbox's patients always do); the
+            // notify follows once the requester has taken the on-init that names the transaction.
             let mut auth = granted(&st, &account, q.id, q.purpose, q.requester_type, q.requester_id, now);
             auth["transactionId"] = json!(id);
             auth["status"] = json!("GRANTED");
             let notify = json!({"requestId": Uuid::new_v4(), "timestamp": timestamp(now), "auth": auth});
-            callback(&st, receiver(q.requester_type), q.requester_id, "/v0.5/users/auth/notify", notify);
+            then.push(("/v0.5/users/auth/notify", notify));
         }
+        callback_then(
+            &st,
+            receiver(q.requester_type),
+            q.requester_id,
+            "/v0.5/users/auth/on-init",
+            answer,
+            then,
+        );
         Ok(())
     })();
     result.map(|()| accepted()).unwrap_or_else(|e| gateway_error(&e))
@@ -771,7 +835,7 @@ fn granted(
             "expiry": timestamp(now + LINK_TOKEN_SECONDS * 1000), "limit": 1});
     }
     if purpose != "LINK" {
-        let mut patient = patient_json(st, account, address);
+        let mut patient = patient_json(st, account, address, "HEALTH_NUMBER");
         patient["id"] = json!(address);
         auth["patient"] = patient;
     }
@@ -932,12 +996,9 @@ async fn add_contexts(st: web::Data<AppState>, req: HttpRequest, body: JsonBody)
             let Value::Object(map) = c else {
                 return Err(ApiError::bad(&field, "type", "must be an object"));
             };
-            let c = JsonBody(map.clone());
-            let r = c
-                .str("referenceNumber")
-                .map_err(|e| ApiError { field: Some(format!("{field}.referenceNumber")), ..e })?
-                .to_string();
-            c.str("display").map_err(|e| ApiError { field: Some(format!("{field}.display")), ..e })?;
+            let c = Obj::at(map, field);
+            let r = c.str("referenceNumber")?.to_string();
+            c.str("display")?;
             refs.push(r);
         }
         let now = st.clock.now();

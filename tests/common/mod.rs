@@ -236,3 +236,4 @@ impl TestSandbox {
 pub fn chrono_now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
+pub mod hip;
