@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use abdm_conformance::run::{run_against_gateway, Target};
+use abdm_conformance::run::Target;
 use abdm_conformance::scenario::{load_dir, Scenario};
 use abdm_conformance::{report, sandbox_target};
 use serde_json::json;
@@ -67,13 +67,53 @@ pub fn list(s: Select) -> ExitCode {
     }
 }
 
-pub async fn check(args: CheckArgs) -> ExitCode {
+pub async fn check(mut args: CheckArgs) -> ExitCode {
+    if args.hip.is_some() && args.select.ids.is_empty() && args.select.tags.is_empty() {
+        args.select.tags.push("hip".into());
+    }
+    if args.client.is_some() && args.select.ids.is_empty() {
+        eprintln!("abdm-sandbox: --client needs --scenario ID: the documented flow(s) to judge the client's traffic against");
+        return ExitCode::from(2);
+    }
     let scenarios = match select(&args.select) {
         Ok(s) => s,
         Err(code) => return code,
     };
     let mut embedded = None;
-    let target = if args.gateway == "embedded" {
+    let target = if args.hip.is_some() || args.client.is_some() {
+        let addr = args.gateway_addr.unwrap_or_else(|| {
+            let default = if args.hip.is_some() { abdm_server::DEFAULT_ADDR } else { "127.0.0.1:0" };
+            default.parse().expect("a valid default address")
+        });
+        let sandbox =
+            match abdm_server::Sandbox::start(abdm_server::Config { addr, workers: 2, ..Default::default() })
+                .await
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("abdm-sandbox: cannot start the gateway on {addr}: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+        let mut t = abdm_conformance::embedded_target(&sandbox);
+        print_hosted(&t);
+        if let Some(hip) = &args.hip {
+            t.mode = abdm_conformance::run::Mode::Hip;
+            t.hip_url = Some(hip.trim_end_matches('/').to_string());
+            t.name = format!("HIP at {hip} (gateway hosted at {})", t.base);
+        }
+        if let Some(cmd) = &args.client {
+            t.mode = abdm_conformance::run::Mode::Client;
+            t.name = format!("client `{cmd}` (gateway hosted at {})", t.base);
+            if let Err(e) = run_client(cmd, &t, args.client_timeout).await {
+                eprintln!("abdm-sandbox: {e}");
+                sandbox.stop().await;
+                return ExitCode::from(2);
+            }
+        }
+        embedded = Some(sandbox);
+        t
+    } else if args.gateway == "embedded" {
         match abdm_server::Sandbox::start(abdm_server::Config { workers: 2, ..Default::default() }).await {
             Ok(s) => {
                 let t = abdm_conformance::embedded_target(&s);
@@ -94,7 +134,7 @@ pub async fn check(args: CheckArgs) -> ExitCode {
             }
         }
     };
-    let result = run_against_gateway(&scenarios, &target).await;
+    let result = abdm_conformance::run::run(&scenarios, &target).await;
     if let Some(s) = embedded {
         s.stop().await;
     }
@@ -147,14 +187,64 @@ async fn url_target(args: &CheckArgs) -> Result<Target, String> {
             sandbox: false,
             values: json!({}),
             fixture: json!({}),
+            mode: abdm_conformance::run::Mode::Gateway,
+            hip_url: None,
         },
     };
-    for (key, value) in
-        [("clientId", &args.client_id), ("clientSecret", &args.client_secret), ("apiKey", &args.api_key)]
-    {
+    for (key, value) in [
+        ("clientId", &args.client_id),
+        ("clientSecret", &args.client_secret),
+        ("apiKey", &args.api_key),
+        ("hipId", &args.hip_id),
+    ] {
         if let Some(v) = value {
             target.values[key] = json!(v);
         }
     }
     Ok(target)
+}
+
+/// What a HIP or client needs to talk to the hosted gateway.
+fn print_hosted(t: &Target) {
+    let v = &t.values;
+    println!(
+        "gateway hosted at {base}\n  gateway base: {base}/gateway   Carestack API_URL: {base}/carestack\n  client id: {}  client secret: {}  HIP id: {}\n",
+        v["clientId"].as_str().unwrap_or(""),
+        v["clientSecret"].as_str().unwrap_or(""),
+        v["hipId"].as_str().unwrap_or(""),
+        base = t.base,
+    );
+}
+
+/// Runs the client program with the sandbox in its environment and waits for it.
+async fn run_client(cmd: &str, t: &Target, timeout: u64) -> Result<(), String> {
+    let v = &t.values;
+    let key = abdm_server::crypto::ABHA_KEY.public_spki_b64();
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .env("SANDBOX_URL", &t.base)
+        .env("API_URL", format!("{}/carestack", t.base))
+        .env("GATEWAY_URL", format!("{}/gateway", t.base))
+        .env("ABHA_PUBLIC_KEY", key)
+        .env("CLIENT_ID", v["clientId"].as_str().unwrap_or(""))
+        .env("CLIENT_SECRET", v["clientSecret"].as_str().unwrap_or(""))
+        .env("CARESTACK_API_KEY", v["apiKey"].as_str().unwrap_or(""))
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run the client `{cmd}`: {e}"))?;
+    match tokio::time::timeout(std::time::Duration::from_secs(timeout), child.wait()).await {
+        Ok(Ok(status)) => {
+            if !status.success() {
+                eprintln!("abdm-sandbox: the client exited with {status}; judging what it sent");
+            }
+            Ok(())
+        }
+        Ok(Err(e)) => Err(format!("waiting for the client: {e}")),
+        Err(_) => {
+            let _ = child.kill().await;
+            eprintln!("abdm-sandbox: the client ran over {timeout} s and was stopped; judging what it sent");
+            Ok(())
+        }
+    }
 }

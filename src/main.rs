@@ -38,7 +38,7 @@ enum Command {
         workers: usize,
     },
     /// Run the documented test cases (scenarios) and report pass/fail per step.
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// List the scenarios: ids, titles, tags, step counts.
     Scenarios {
         #[command(flatten)]
@@ -64,8 +64,22 @@ struct CheckArgs {
     #[command(flatten)]
     select: Select,
     /// `embedded` starts the fake in this process; a URL is a running fake or a real gateway.
-    #[arg(long, default_value = "embedded")]
+    #[arg(long, default_value = "embedded", conflicts_with_all = ["hip", "client"])]
     gateway: String,
+    /// Judge a HIP at this URL: the runner hosts the gateway (at --gateway-addr), registers the
+    /// HIP as the bridge and runs the HIP scenarios (tag hip).
+    #[arg(long, value_name = "URL", conflicts_with = "client")]
+    hip: Option<String>,
+    /// Judge a client program: the runner hosts the gateway, runs CMD with the sandbox's URLs and
+    /// keys in its environment, then judges its recorded traffic against --scenario.
+    #[arg(long, value_name = "CMD")]
+    client: Option<String>,
+    /// Where the hosted gateway listens with --hip or --client.
+    #[arg(long, value_name = "ADDR")]
+    gateway_addr: Option<SocketAddr>,
+    /// How long the client program may run, in seconds.
+    #[arg(long, default_value_t = 300)]
+    client_timeout: u64,
     /// Gateway client id for a URL target (the fake's first facility when omitted).
     #[arg(long, env = "ABDM_CLIENT_ID")]
     client_id: Option<String>,
@@ -74,6 +88,9 @@ struct CheckArgs {
     /// Carestack API key for a URL target.
     #[arg(long, env = "CARESTACK_API_KEY")]
     api_key: Option<String>,
+    /// The HIP id the runner acts as against a URL target.
+    #[arg(long, env = "ABDM_HIP_ID")]
+    hip_id: Option<String>,
     /// Write the whole result tree as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -91,7 +108,7 @@ struct CheckArgs {
 #[tokio::main]
 async fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Check(args) => check::check(args).await,
+        Command::Check(args) => check::check(*args).await,
         Command::Scenarios { select } => check::list(select),
         Command::Serve { addr, fixtures, journal_size, workers } => {
             let fixtures = match fixtures {

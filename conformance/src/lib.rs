@@ -44,5 +44,7 @@ pub fn sandbox_target(base: String, fixtures: &abdm_server::Fixtures, name: &str
         fixture: serde_json::to_value(fixtures).unwrap_or_default(),
         base,
         sandbox: true,
+        mode: run::Mode::Gateway,
+        hip_url: None,
     }
 }

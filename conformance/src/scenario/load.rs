@@ -168,8 +168,9 @@ fn check(s: &Scenario) -> Vec<LoadError> {
                 err(at, format!("{where_}: {m}"))
             });
         }
-        for (i, a) in step.expect.body.iter().enumerate() {
-            let field = format!("expect.body[{i}]");
+        let assertions = step.expect.body.iter().enumerate().map(|(i, a)| (format!("expect.body[{i}]"), a));
+        let sent = step.sent.iter().enumerate().map(|(i, a)| (format!("sent[{i}]"), a));
+        for (field, a) in assertions.chain(sent) {
             if let Err(e) = JsonPath::parse(&a.path) {
                 err(at, format!("{where_}: {field}.path {:?} is not a JSON path: {e}", a.path));
             }
@@ -189,9 +190,9 @@ fn check(s: &Scenario) -> Vec<LoadError> {
                 );
             }
         }
-        for (name, path) in &step.capture {
+        for (name, path) in step.capture.iter().chain(&step.capture_sent) {
             if let Err(e) = JsonPath::parse(path) {
-                err(at, format!("{where_}: capture.{name} {path:?} is not a JSON path: {e}"));
+                err(at, format!("{where_}: capture {name} {path:?} is not a JSON path: {e}"));
             }
             if BUILTIN_ROOTS.contains(&name.as_str()) {
                 err(at, format!("{where_}: capture.{name} would hide a built-in name"));

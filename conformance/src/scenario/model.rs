@@ -39,6 +39,18 @@ pub enum Role {
     Gateway,
 }
 
+/// Which role the target under test plays, and so which the runner plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The target is a gateway; the runner is the client and the HIP.
+    Gateway,
+    /// The target is a HIP; the runner hosts the gateway and watches the HIP's traffic.
+    Hip,
+    /// The target is a client program; the runner hosts the gateway and judges its traffic.
+    Client,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum Requirement {
     Mandatory,
@@ -75,6 +87,13 @@ pub struct Step {
     /// Only against the sandbox (uses its control API), skipped against a real gateway.
     #[serde(default)]
     pub sandbox_only: bool,
+    /// Only in this mode of the runner (`gateway`, `hip` or `client`); skipped in the others.
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// Preparation the runner always does itself, whichever role the target plays (a session,
+    /// registering the bridge).
+    #[serde(default)]
+    pub setup: bool,
     /// Steps that must have passed first (besides those whose captures this step uses).
     #[serde(default)]
     pub needs: Vec<String>,
@@ -85,9 +104,19 @@ pub struct Step {
     pub within: Option<f64>,
     #[serde(default)]
     pub expect: Expect,
+    /// Assertions on the body of the message as it was sent: what the runner sent, or, when the
+    /// target plays this role, what the target sent.
+    #[serde(default)]
+    pub sent: Vec<Assertion>,
+    /// For a message from the gateway: the status its receiver must answer with.
+    #[serde(default)]
+    pub answer: Option<Status>,
     /// Values to keep for later steps: name → JSON path into the answer (or the inbound body).
     #[serde(default)]
     pub capture: BTreeMap<String, String>,
+    /// Values to keep from the body as it was sent.
+    #[serde(default)]
+    pub capture_sent: BTreeMap<String, String>,
     /// Set by the loader: the line of `id:` in the file.
     #[serde(skip_deserializing, default)]
     pub line: usize,

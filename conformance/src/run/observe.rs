@@ -1,0 +1,180 @@
+//! Watching the sandbox's journal, for the modes where the target under test is not the gateway:
+//! a HIP's calls to the gateway and the gateway's calls to the HIP (HIP mode), or a client
+//! program's calls (client mode), are found there and judged like the runner's own exchanges.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::scenario::template::{render_str, text, Vars};
+
+pub struct Watcher {
+    base: String,
+    http: reqwest::Client,
+    entries: Vec<Value>,
+    next_seq: u64,
+    taken: BTreeSet<u64>,
+    /// The journal sequence number of the last matched entry (for steps that must come in order).
+    pub last: u64,
+}
+
+pub enum Direction {
+    /// Calls the target made to the gateway.
+    Inbound,
+    /// Calls the gateway made to the target.
+    Outbound,
+}
+
+impl Watcher {
+    pub fn new(base: &str, http: reqwest::Client) -> Watcher {
+        Watcher {
+            base: base.to_string(),
+            http,
+            entries: Vec::new(),
+            next_seq: 0,
+            taken: BTreeSet::new(),
+            last: 0,
+        }
+    }
+
+    async fn refresh(&mut self) {
+        let url = format!("{}/_sandbox/journal?since={}", self.base, self.next_seq);
+        if let Ok(res) = self.http.get(url).send().await {
+            if let Ok(Value::Array(items)) = res.json::<Value>().await {
+                for e in items {
+                    self.next_seq = self.next_seq.max(e["seq"].as_u64().unwrap_or(0));
+                    self.entries.push(e);
+                }
+            }
+        }
+    }
+
+    /// Waits up to `within` for the first entry not yet taken (and, when `ordered`, after the last
+    /// one matched) that `matches`; takes it.
+    pub async fn find(
+        &mut self,
+        direction: Direction,
+        request: &crate::scenario::model::Request,
+        vars: &Vars,
+        within: Duration,
+        ordered: bool,
+        constraint: impl Fn(&Value) -> bool,
+    ) -> Result<Value, String> {
+        let (method, path) = (request.method.as_str(), request.path.as_str());
+        let pattern = path_pattern(path, vars, matches!(direction, Direction::Outbound));
+        let dir = match direction {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        };
+        let deadline = Instant::now() + within;
+        loop {
+            self.refresh().await;
+            let hit = self.entries.iter().find(|e| {
+                let seq = e["seq"].as_u64().unwrap_or(0);
+                e["direction"] == dir
+                    && e["method"].as_str().is_some_and(|m| m.eq_ignore_ascii_case(method))
+                    && !self.taken.contains(&seq)
+                    && (!ordered || seq > self.last)
+                    && e["path"].as_str().is_some_and(|p| pattern.is_match(p))
+                    && constraint(e)
+            });
+            if let Some(e) = hit.cloned() {
+                let seq = e["seq"].as_u64().unwrap_or(0);
+                self.taken.insert(seq);
+                self.last = self.last.max(seq);
+                return Ok(e);
+            }
+            if Instant::now() >= deadline {
+                let earlier = self.entries.iter().any(|e| {
+                    e["direction"] == dir
+                        && e["path"].as_str().is_some_and(|p| pattern.is_match(p))
+                        && constraint(e)
+                });
+                let why = if earlier && ordered {
+                    "it came, but out of the documented order".to_string()
+                } else {
+                    let seen: Vec<String> = self
+                        .entries
+                        .iter()
+                        .filter(|e| e["direction"] == dir)
+                        .rev()
+                        .take(5)
+                        .map(|e| {
+                            format!(
+                                "{} {} → {}",
+                                e["method"].as_str().unwrap_or(""),
+                                e["path"].as_str().unwrap_or(""),
+                                e["status"]
+                            )
+                        })
+                        .collect();
+                    if seen.is_empty() {
+                        "nothing was recorded".to_string()
+                    } else {
+                        format!("latest recorded: {}", seen.join(", "))
+                    }
+                };
+                return Err(format!(
+                    "no {dir} {method} {path} was observed within {} s ({why})",
+                    within.as_secs_f64()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A path template as a regular expression: literal text, and each `{{...}}` the value it renders
+/// to now, or any segment when it cannot be rendered yet. Outbound paths are full URLs, matched
+/// by their end.
+fn path_pattern(path: &str, vars: &Vars, suffix: bool) -> regex::Regex {
+    let mut re = String::from(if suffix { "^.*" } else { "^" });
+    let mut rest = path;
+    while let Some(start) = rest.find("{{") {
+        re.push_str(&regex::escape(&rest[..start]));
+        let after = &rest[start + 2..];
+        let end = after.find("}}").unwrap_or(after.len());
+        match render_str(&format!("{{{{{}}}}}", &after[..end]), vars) {
+            Ok(v) if !after[..end].contains('(') => re.push_str(&regex::escape(&text(&v))),
+            _ => re.push_str("[^/?&]*"),
+        }
+        rest = after.get(end + 2..).unwrap_or("");
+    }
+    re.push_str(&regex::escape(rest));
+    re.push('$');
+    regex::Regex::new(&re).unwrap_or_else(|_| regex::Regex::new("^$").expect("a valid regex"))
+}
+
+/// Whether a recorded (masked) body agrees with a step's request body on the fields that tie it
+/// to the flow: those the step fills from vars and captures (a txnId, the Aadhaar of the person
+/// in this flow). Literal values are what the runner would send, not what a client must send;
+/// generated values (uuid(), now(), encryption) and values not known yet match anything.
+pub fn agrees(template: &Value, vars: &Vars, recorded: &Value) -> bool {
+    match template {
+        Value::Object(map) => map.iter().all(|(k, t)| {
+            let got = recorded.get(k).unwrap_or(&Value::Null);
+            match t {
+                Value::Object(_) => agrees(t, vars, got),
+                Value::String(s) if s.contains("{{") => {
+                    if s.contains('(') {
+                        return true;
+                    }
+                    match render_str(s, vars) {
+                        Ok(v) => masked(k, v) == *got,
+                        Err(_) => true,
+                    }
+                }
+                _ => true,
+            }
+        }),
+        _ => true,
+    }
+}
+
+/// A value as the journal records it under `key` (secrets masked).
+fn masked(key: &str, v: Value) -> Value {
+    let mut obj = serde_json::json!({ key: v });
+    abdm_server::journal::mask(&mut obj);
+    obj[key].take()
+}
