@@ -177,6 +177,7 @@ async fn deliver(st: &AppState, client: &reqwest::Client, cb: &Callback) -> Deli
 fn journal(st: &AppState, cb: &Callback, status: Option<u16>, response: &Value) {
     let mut request = cb.body.clone();
     crate::journal::mask(&mut request);
+    crate::journal::shorten(&mut request);
     let correlation =
         ["requestId"].iter().find_map(|k| cb.body.get(k).and_then(Value::as_str)).map(str::to_string);
     st.journal.record(JournalEntry {

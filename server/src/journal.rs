@@ -19,8 +19,8 @@ use crate::clock::iso;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Strings longer than this (photos, ciphertexts) are recorded cut short.
-const MAX_RECORDED_STRING: usize = 512;
+/// Strings longer than this (photos) are recorded cut short; tokens and ciphertexts fit.
+const MAX_RECORDED_STRING: usize = 4096;
 /// Arrays longer than this are recorded cut short.
 const MAX_RECORDED_ITEMS: usize = 50;
 
@@ -194,8 +194,8 @@ pub fn mask(v: &mut Value) {
     }
 }
 
-/// Keeps recorded bodies small: long strings (photos, ciphertexts) are cut to their start.
-fn shorten(v: &mut Value) {
+/// Keeps recorded bodies small: long strings (photos) are cut to their start.
+pub fn shorten(v: &mut Value) {
     match v {
         Value::String(s) if s.len() > MAX_RECORDED_STRING => {
             let cut = (0..=MAX_RECORDED_STRING).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);

@@ -18,10 +18,6 @@ pub fn check(
     let mut failures = Vec::new();
     if let (Some(want), Some(got)) = (&expect.status, status) {
         if !want.accepts(got) {
-            let want = match want {
-                crate::scenario::model::Status::One(s) => s.to_string(),
-                crate::scenario::model::Status::Any(l) => format!("one of {l:?}"),
-            };
             failures.push(format!("status: expected {want}, got {got}{}", error_hint(body)));
         }
     }

@@ -353,7 +353,11 @@ async fn run_step(step: &Step, ctx: &mut Context<'_>) -> StepResult {
     let Some(request) = &step.request else {
         return fail(result, started, "no request".into());
     };
-    let within = Duration::from_secs_f64(step.within.unwrap_or(10.0));
+    // A client's traffic was recorded before judging began: nothing more will come.
+    let within = match ctx.target.mode {
+        Mode::Client => Duration::from_millis(200),
+        _ => Duration::from_secs_f64(step.within.unwrap_or(10.0)),
+    };
     // What was sent, the status answered, the headers and body to check `expect` against, and
     // the body to take `capture` from.
     let (sent, status, headers, body) = match part {
@@ -388,10 +392,31 @@ async fn run_step(step: &Step, ctx: &mut Context<'_>) -> StepResult {
             let ordered = ctx.target.mode == Mode::Client;
             let template = request.body.clone().unwrap_or(Value::Null);
             let vars = ctx.vars.clone();
+            // The gateway's own messages are told apart by the values the step expects from
+            // earlier captures (the requestId of this share); a client's by the values its
+            // request carries from them.
+            let correlating: Vec<_> = step
+                .expect
+                .body
+                .iter()
+                .filter(|a| {
+                    a.check.equals.as_ref().is_some_and(|v| !references(v).unwrap_or_default().is_empty())
+                })
+                .cloned()
+                .collect();
             let found = ctx
                 .watcher
                 .find(direction, request, &vars, within, ordered, |e| {
-                    !ordered || observe::agrees(&template, &vars, &e["requestBody"])
+                    if outbound {
+                        let expect = crate::scenario::model::Expect {
+                            status: None,
+                            headers: Default::default(),
+                            body: correlating.clone(),
+                        };
+                        assert::check(&expect, None, &[], &e["requestBody"], &vars).is_empty()
+                    } else {
+                        !ordered || observe::agrees(&template, &vars, &e["requestBody"])
+                    }
                 })
                 .await;
             let entry = match found {
@@ -410,7 +435,7 @@ async fn run_step(step: &Step, ctx: &mut Context<'_>) -> StepResult {
                 if let Some(want) = &step.answer {
                     let got = status.unwrap_or(0);
                     if !want.accepts(got) {
-                        result.failures.push(format!("the receiver answered {got}, expected {want:?}"));
+                        result.failures.push(format!("the receiver answered {got}, expected {want}"));
                     }
                 }
                 (entry["requestBody"].clone(), None, None, entry["requestBody"].clone())
@@ -427,7 +452,7 @@ async fn run_step(step: &Step, ctx: &mut Context<'_>) -> StepResult {
                 result.response = Some(json!({"status": status, "body": excerpt(&body)}));
                 if let Some(want) = step.answer.as_ref().filter(|_| step.from == Role::Gateway) {
                     if !want.accepts(status) {
-                        result.failures.push(format!("the receiver answered {status}, expected {want:?}"));
+                        result.failures.push(format!("the receiver answered {status}, expected {want}"));
                     }
                 }
                 (sent_body, Some(status), Some(headers), body)

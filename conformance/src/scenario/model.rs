@@ -161,6 +161,17 @@ pub enum Status {
     Any(Vec<u16>),
 }
 
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Status::One(s) => write!(f, "{s}"),
+            Status::Any(l) => {
+                write!(f, "one of {}", l.iter().map(u16::to_string).collect::<Vec<_>>().join(", "))
+            }
+        }
+    }
+}
+
 impl Status {
     pub fn accepts(&self, s: u16) -> bool {
         match self {

@@ -1,0 +1,195 @@
+//! The runner judging a HIP (the reference HIP, faultless and with each fault) and a client's
+//! recorded traffic.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use abdm_conformance::run::{run, Mode, Outcome, RunReport};
+use abdm_conformance::scenario::load_dir;
+use abdm_server::{Config, Sandbox};
+use rstest::rstest;
+use serde_json::{json, Value};
+
+const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios");
+
+/// The reference HIP as a child process talking to `gateway`; killed on drop.
+struct ReferenceHip {
+    child: Child,
+    url: String,
+}
+
+impl ReferenceHip {
+    fn start(gateway: &str, fault: Option<&str>) -> ReferenceHip {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_reference-hip"));
+        cmd.args(["--gateway", gateway, "--addr", "127.0.0.1:0"]).stdout(Stdio::piped());
+        if let Some(f) = fault {
+            cmd.args(["--fault", f]);
+        }
+        let mut child = cmd.spawn().expect("reference-hip starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().rsplit(' ').next().unwrap().to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+        ReferenceHip { child, url }
+    }
+}
+
+impl Drop for ReferenceHip {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn failed(report: &RunReport) -> Vec<String> {
+    report
+        .scenarios
+        .iter()
+        .flat_map(|s| &s.steps)
+        .filter(|s| s.outcome == Outcome::Fail)
+        .map(|s| s.id.clone())
+        .collect()
+}
+
+async fn judge_hip(fault: Option<&str>) -> RunReport {
+    let scenarios: Vec<_> = load_dir(SCENARIOS.as_ref())
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.tags.contains(&"hip".to_string()))
+        .collect();
+    assert!(!scenarios.is_empty());
+    let sandbox = Sandbox::start(Config { workers: 2, ..Default::default() }).await.unwrap();
+    let hip = ReferenceHip::start(&sandbox.url(), fault);
+    let mut target = abdm_conformance::embedded_target(&sandbox);
+    target.mode = Mode::Hip;
+    target.hip_url = Some(hip.url.clone());
+    let report = run(&scenarios, &target).await.unwrap();
+    drop(hip);
+    sandbox.stop().await;
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_hip_passes_every_hip_step() {
+    let report = judge_hip(None).await;
+    assert_eq!(failed(&report), Vec::<String>::new());
+    assert!(report.passed());
+    // The steps only a real HIP can be judged on ran here.
+    let steps: Vec<_> = report.scenarios.iter().flat_map(|s| &s.steps).collect();
+    assert!(steps.iter().any(|s| s.id == "forged-refused" && s.outcome == Outcome::Pass));
+    assert!(steps.iter().all(|s| s.outcome != Outcome::Skipped));
+}
+
+/// Each fault is caught at the step that checks it, and only the steps that follow from it fail.
+#[rstest]
+#[case::no_202("no202", &["share", "on-share", "auth-init", "rescan-share"])]
+#[case::wrong_request_id("wrong-request-id", &["on-share"])]
+#[case::wrong_health_id("wrong-health-id", &["on-share"])]
+#[case::no_on_share("no-on-share", &["on-share", "auth-init"])]
+#[case::late_on_share("late-on-share", &["share-outcome"])]
+#[case::wrong_demographics("wrong-demographics", &["auth-confirm"])]
+#[case::accepts_forged_jwt("accept-forged-jwt", &["forged-refused", "expired-refused"])]
+#[case::failure_status("failure-status", &["on-share", "auth-init"])]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fault_of_the_reference_hip_fails_its_step(#[case] fault: &str, #[case] expected: &[&str]) {
+    let report = judge_hip(Some(fault)).await;
+    assert_eq!(failed(&report), expected, "{fault}");
+    assert!(!report.passed());
+    let first = report.scenarios.iter().flat_map(|s| &s.steps).find(|s| s.id == expected[0]).unwrap();
+    assert!(first.reason.as_deref().is_some_and(|r| !r.is_empty()));
+}
+
+/// A client's traffic, judged after the fact: the documented HPR flow done right passes; the
+/// same flow with a step left out fails at that step.
+#[rstest]
+#[case::complete(None, &[])]
+#[case::skips_mobile_verification(Some("verify"), &["verify-mobile-otp", "suggestions"])]
+#[case::weak_password(Some("password"), &["create"])]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_recorded_traffic_is_judged_step_by_step(
+    #[case] mistake: Option<&str>,
+    #[case] expected: &[&str],
+) {
+    let scenarios: Vec<_> =
+        load_dir(SCENARIOS.as_ref()).unwrap().into_iter().filter(|s| s.id == "hpr-registration").collect();
+    let sandbox = Sandbox::start(Config::default()).await.unwrap();
+    hpr_client(&sandbox.url(), mistake).await;
+    let mut target = abdm_conformance::embedded_target(&sandbox);
+    target.mode = Mode::Client;
+    let report = run(&scenarios, &target).await.unwrap();
+    assert_eq!(failed(&report), expected);
+    assert_eq!(report.passed(), expected.is_empty());
+    sandbox.stop().await;
+}
+
+/// An HMIS doing HPR registration through the Carestack API: an existing professional, then a
+/// new one whose mobile is verified by OTP.
+async fn hpr_client(base: &str, mistake: Option<&str>) {
+    let http = reqwest::Client::new();
+    let call = |path: &str, body: Value| {
+        http.post(format!("{base}/carestack{path}"))
+            .header("Authorization", "Bearer sandbox-api-key")
+            .header("x-hprid-auth", "hmis")
+            .header("facilityid", "IN2910000001")
+            .json(&body)
+            .send()
+    };
+    let otp = |txn: String| {
+        let http = http.clone();
+        let base = base.to_string();
+        async move {
+            let list: Value = http
+                .get(format!("{base}/_sandbox/outbox?txnId={txn}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            list.as_array().unwrap().last().unwrap()["otp"].as_str().unwrap().to_string()
+        }
+    };
+    let json_of = |r: reqwest::Response| async move { r.json::<Value>().await.unwrap() };
+    // The existing professional.
+    let txn = json_of(call("/aadhaar/generateOtp", json!({"aadhaar": "567890123458"})).await.unwrap()).await
+        ["txnId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let code = otp(txn.clone()).await;
+    call("/aadhaar/verifyOtp", json!({"otp": code, "txnId": txn, "domainName": "@hpr.abdm", "idType": "hpr_id", "restrictions": null}))
+        .await
+        .unwrap();
+    call("/check/account-exist", json!({"txnId": txn, "preverifiedCheck": true})).await.unwrap();
+    // The new professional with another mobile.
+    let txn = json_of(call("/aadhaar/generateOtp", json!({"aadhaar": "789012345674"})).await.unwrap()).await
+        ["txnId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let code = otp(txn.clone()).await;
+    call("/aadhaar/verifyOtp", json!({"otp": code, "txnId": txn, "domainName": "@hpr.abdm", "idType": "hpr_id", "restrictions": null}))
+        .await
+        .unwrap();
+    let check =
+        json_of(call("/check/account-exist", json!({"txnId": txn, "preverifiedCheck": true})).await.unwrap())
+            .await;
+    call("/demographic-auth/mobile", json!({"txnId": txn, "mobileNumber": "9811122334"})).await.unwrap();
+    call("/generate/mobileOtp", json!({"mobile": "9811122334", "txnId": txn})).await.unwrap();
+    if mistake != Some("verify") {
+        let code = otp(txn.clone()).await;
+        call("/verify/mobileOtp", json!({"otp": code, "txnId": txn})).await.unwrap();
+    }
+    let list = json_of(call("/hpId/suggestion", json!({"txnId": txn})).await.unwrap()).await;
+    let chosen = list.get(0).and_then(Value::as_str).unwrap_or("fatima.sheikh").to_string();
+    let password = if mistake == Some("password") { "weak" } else { "Sandbox@2024" };
+    call(
+        "/hprId/create",
+        json!({"txnId": txn, "hprId": chosen, "password": password, "firstName": "Fatima", "lastName": "Sheikh",
+               "middleName": "", "email": "fatima.sheikh@example.com", "address": check["address"],
+               "dayOfBirth": "17", "monthOfBirth": "01", "yearOfBirth": "1992", "pincode": "400050", "profilePhoto": "",
+               "hpCategoryCode": "2", "hpSubCategoryCode": "5", "stateCode": "27", "districtCode": "518"}),
+    )
+    .await
+    .unwrap();
+}
