@@ -30,11 +30,12 @@ pub enum Padding {
 pub struct Key {
     pem: &'static str,
     parsed: OnceLock<RsaPrivateKey>,
+    spki: OnceLock<String>,
 }
 
 impl Key {
     const fn new(pem: &'static str) -> Self {
-        Key { pem, parsed: OnceLock::new() }
+        Key { pem, parsed: OnceLock::new(), spki: OnceLock::new() }
     }
 
     pub fn private(&self) -> &RsaPrivateKey {
@@ -45,8 +46,13 @@ impl Key {
     /// The public key as base64 DER SubjectPublicKeyInfo (what ABHA v3's certificate endpoint
     /// returns and what the Carestack SDK's `ABHA_PUBLIC_KEY` takes).
     pub fn public_spki_b64(&self) -> String {
-        let der = self.private().to_public_key().to_public_key_der().expect("an RSA public key encodes");
-        B64.encode(der.as_bytes())
+        self.spki
+            .get_or_init(|| {
+                let der =
+                    self.private().to_public_key().to_public_key_der().expect("an RSA public key encodes");
+                B64.encode(der.as_bytes())
+            })
+            .clone()
     }
 
     pub fn public_pem(&self) -> String {
@@ -169,7 +175,14 @@ pub fn verify(token: &str, algorithm: jsonwebtoken::Algorithm) -> Result<serde_j
         .map_err(|e| e.to_string())
 }
 
-/// The JWKS of `GET /gateway/v0.5/certs`: the signing key first (HIPs take `keys[0]`).
+/// The JWKS of `GET /gateway/v0.5/certs`, serialised once: the signing key first (HIPs take
+/// `keys[0]`).
+pub fn jwks_json() -> &'static str {
+    static JWKS: OnceLock<String> = OnceLock::new();
+    JWKS.get_or_init(|| jwks().to_string())
+}
+
+/// The JWKS as a value.
 pub fn jwks() -> serde_json::Value {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use sha1::Digest;

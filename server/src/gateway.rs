@@ -267,7 +267,7 @@ fn session(st: &AppState, body: &JsonBody) -> ApiResult<Value> {
 }
 
 async fn certs() -> HttpResponse {
-    HttpResponse::Ok().json(crypto::jwks())
+    HttpResponse::Ok().content_type("application/json").body(crypto::jwks_json())
 }
 
 async fn openid(req: HttpRequest) -> HttpResponse {
