@@ -96,7 +96,7 @@ impl<'a> Abha<'a> {
     async fn headers(&self) -> Vec<(String, String)> {
         let now = self.now().await.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         vec![
-            ("Authorization".into(), "Bearer test-session-token".into()),
+            ("Authorization".into(), format!("Bearer {}", self.ts.session().await)),
             ("REQUEST-ID".into(), uuid::Uuid::new_v4().to_string()),
             ("TIMESTAMP".into(), now),
         ]
@@ -886,6 +886,12 @@ enum HeaderChange {
     "bearer"
 )]
 #[case::empty_bearer(HeaderChange::Set("Authorization", "Bearer "), 401, "Authorization", "bearer")]
+#[case::not_a_session_token(
+    HeaderChange::Set("Authorization", "Bearer test-session-token"),
+    401,
+    "Authorization",
+    "session-token"
+)]
 #[case::no_request_id(HeaderChange::Drop("REQUEST-ID"), 400, "REQUEST-ID", "required")]
 #[case::request_id_not_uuid(HeaderChange::Set("REQUEST-ID", "req-0001"), 400, "REQUEST-ID", "uuid")]
 #[case::no_timestamp(HeaderChange::Drop("TIMESTAMP"), 400, "TIMESTAMP", "required")]
@@ -1335,7 +1341,7 @@ async fn wall_clock_timestamps_still_reach_the_otp_rules_after_time_moves(#[case
     ts.advance(11 * 60).await;
     let mut body = enrol_body(&txn, &abha.enc(SUNIL_OTP), SUNIL_MOBILE);
     let reply = if header {
-        let wall: Vec<(String, String)> = TestSandbox::abha_headers();
+        let wall: Vec<(String, String)> = ts.abha_headers().await;
         abha.send_with(reqwest::Method::POST, BY_AADHAAR, Some(&body), &wall).await
     } else {
         body["authData"]["otp"]["timeStamp"] =

@@ -1,6 +1,6 @@
 //! Carestack's credentials: every `/carestack` route needs `Authorization: Bearer <api key>` (a
 //! key listed in the fixtures), `x-hprid-auth` and `facilityid`; a missing or wrong one is a 401
-//! naming the header. ABDM's own `/hpr/api` paths need none of them.
+//! naming the header. ABDM's own `/hpr/api` paths need none of them, but the gateway session.
 
 mod common;
 
@@ -117,17 +117,17 @@ async fn the_header_names_are_case_insensitive() {
     sb.stop().await;
 }
 
-#[rstest]
-#[case::no_headers(Vec::new())]
-#[case::wrong_key(vec![("Authorization", "Bearer not-a-key")])]
-#[case::all_headers(headers(None))]
 #[tokio::test]
-async fn abdm_paths_do_not_need_carestack_headers(#[case] sent: Vec<(&'static str, &'static str)>) {
+async fn abdm_paths_take_the_gateway_session_not_carestack_headers() {
     let sb = TestSandbox::start().await;
-    let reply = generate_otp(&sb, ABDM_GENERATE_OTP, &sent).await;
+    // Carestack's API key is not a gateway session token.
+    let reply = generate_otp(&sb, ABDM_GENERATE_OTP, &headers(None)).await;
+    reply.refused(401, "Authorization", "session-token");
+    // With no Carestack header at all (the test client sends its gateway session) it proceeds.
+    let reply = generate_otp(&sb, ABDM_GENERATE_OTP, &[]).await;
     assert_eq!(reply.ok()["mobileNumber"], "XXXXXX0002");
     let txn = reply.txn();
-    // The next step on the ABDM path needs no headers either.
+    // The next step on the ABDM path needs no Carestack header either.
     let otp = sb.otp(&txn).await;
     let body: Value = json!({"otp": otp, "txnId": txn, "domainName": "@hpr.abdm", "idType": "hpr_id"});
     sb.send(reqwest::Method::POST, HprStep::VerifyOtp.path(Paths::Abdm), Some(&body), &[]).await.ok();

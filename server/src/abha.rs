@@ -461,13 +461,14 @@ fn check_headers(req: &HttpRequest, now: Millis) -> ApiResult<()> {
     let auth = header(req, "Authorization").ok_or_else(|| {
         ApiError::unauthorized("Authorization", "bearer", "missing 'Bearer <gateway session token>'")
     })?;
-    if bearer(auth).is_none() {
+    let Some(token) = bearer(auth) else {
         return Err(ApiError::unauthorized(
             "Authorization",
             "bearer",
             "must be 'Bearer <gateway session token>'",
         ));
-    }
+    };
+    crate::gateway::session_client(token, now)?;
     let request_id = header(req, "REQUEST-ID")
         .ok_or_else(|| ApiError::bad("REQUEST-ID", "required", "header is required"))?;
     parse_uuid("REQUEST-ID", request_id)?;

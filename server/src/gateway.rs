@@ -284,6 +284,14 @@ async fn heartbeat(st: web::Data<AppState>) -> HttpResponse {
 #[derive(Clone)]
 struct Client(String);
 
+/// Middleware for the other services: a valid session token is required, its client not needed.
+pub async fn require_session(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    authenticate(req, next).await
+}
+
 /// Requires `Authorization: Bearer <session token>` signed by this gateway and unexpired.
 async fn authenticate(
     req: ServiceRequest,
@@ -306,6 +314,12 @@ fn client_of(req: &HttpRequest, now: Millis) -> ApiResult<String> {
     let token = bearer(auth).ok_or_else(|| {
         ApiError::unauthorized("Authorization", "session-token", "must be 'Bearer <session token>'")
     })?;
+    session_client(token, now)
+}
+
+/// The client a session access token was issued to, if this gateway signed it and it has not
+/// expired in virtual time. Every service that takes the gateway's session token checks it here.
+pub fn session_client(token: &str, now: Millis) -> ApiResult<String> {
     let claims = crypto::verify(token, Algorithm::RS256).map_err(|e| {
         ApiError::unauthorized(
             "Authorization",

@@ -626,22 +626,25 @@ fn mint_number(hpr: &HprState) -> String {
 pub const PHOTO: &str =
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
 
-/// The ABDM paths, under `/hpr/api`. `v1` and `v2` are both accepted, as clients use both.
+/// The ABDM paths, under `/hpr/api`. `v1` and `v2` are both accepted, as clients use both. Like
+/// every ABDM service the integrator calls, they need the gateway session token.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    const BASE: &str = "/hpr/api/{version:v[12]}/registration/aadhaar";
     let routes: [(&str, Handler); 8] = [
-        ("generateOtp", Handler::GenerateOtp),
-        ("verifyOTP", Handler::VerifyOtp),
-        ("checkHpIdAccountExist", Handler::CheckAccount),
-        ("demographicAuthViaMobile", Handler::DemographicAuth),
-        ("generateMobileOTP", Handler::GenerateMobileOtp),
-        ("verifyMobileOTP", Handler::VerifyMobileOtp),
-        ("hpid/suggestion", Handler::Suggestion),
-        ("createHprIdWithPreVerified", Handler::Create),
+        ("/generateOtp", Handler::GenerateOtp),
+        ("/verifyOTP", Handler::VerifyOtp),
+        ("/checkHpIdAccountExist", Handler::CheckAccount),
+        ("/demographicAuthViaMobile", Handler::DemographicAuth),
+        ("/generateMobileOTP", Handler::GenerateMobileOtp),
+        ("/verifyMobileOTP", Handler::VerifyMobileOtp),
+        ("/hpid/suggestion", Handler::Suggestion),
+        ("/createHprIdWithPreVerified", Handler::Create),
     ];
+    let mut scope = web::scope("/hpr/api/{version:v[12]}/registration/aadhaar")
+        .wrap(actix_web::middleware::from_fn(crate::gateway::require_session));
     for (path, handler) in routes {
-        cfg.route(&format!("{BASE}/{path}"), handler.route());
+        scope = scope.route(path, handler.route());
     }
+    cfg.service(scope);
 }
 
 /// The eight steps, so that each path set can name them once.

@@ -129,6 +129,7 @@ impl TestSandbox {
         headers: &[(&str, &str)],
     ) -> Reply {
         let mut req = self.http.request(method, format!("{}{path}", self.url));
+        req = Box::pin(self.with_session(req, path, headers)).await;
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -152,6 +153,7 @@ impl TestSandbox {
     /// Sends raw bytes (for malformed-input tests).
     pub async fn post_raw(&self, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Reply {
         let mut req = self.http.post(format!("{}{path}", self.url)).body(body);
+        req = self.with_session(req, path, headers).await;
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -161,11 +163,15 @@ impl TestSandbox {
         Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
     }
 
-    /// Calls an HPR step on the given path set, with Carestack's headers when needed.
+    /// Calls an HPR step on the given path set, with Carestack's headers or the gateway session
+    /// token that path set needs.
     pub async fn hpr(&self, paths: Paths, step: HprStep, body: Value) -> Reply {
-        let auth = format!("Bearer {API_KEY}");
+        let auth = match paths {
+            Paths::Abdm => format!("Bearer {}", self.session().await),
+            Paths::Carestack => format!("Bearer {API_KEY}"),
+        };
         let headers: Vec<(&str, &str)> = match paths {
-            Paths::Abdm => vec![],
+            Paths::Abdm => vec![("Authorization", &auth)],
             Paths::Carestack => {
                 vec![("Authorization", &auth), ("x-hprid-auth", "test"), ("facilityid", "IN2910000001")]
             }
@@ -222,10 +228,33 @@ impl TestSandbox {
         cert.body["publicKey"].as_str().expect("publicKey").to_string()
     }
 
-    /// The headers every ABHA v3 call carries.
-    pub fn abha_headers() -> Vec<(String, String)> {
+    /// ABDM's HPR paths need the gateway session token: the test client always has one, unless
+    /// a test sets its own Authorization header.
+    async fn with_session(
+        &self,
+        req: reqwest::RequestBuilder,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::RequestBuilder {
+        let own = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        if path.starts_with("/hpr/api/") && !own {
+            req.header("Authorization", format!("Bearer {}", self.session().await))
+        } else {
+            req
+        }
+    }
+
+    /// A gateway session token for the first fixture facility, valid at the sandbox's time.
+    pub async fn session(&self) -> String {
+        let body = json!({"clientId": "SBX_000001", "clientSecret": "sandbox-secret-0001"});
+        let reply = self.post("/gateway/v0.5/sessions", body).await;
+        reply.ok()["accessToken"].as_str().expect("accessToken").to_string()
+    }
+
+    /// The headers every ABHA v3 call carries (TIMESTAMP in real time).
+    pub async fn abha_headers(&self) -> Vec<(String, String)> {
         vec![
-            ("Authorization".into(), "Bearer test-session-token".into()),
+            ("Authorization".into(), format!("Bearer {}", self.session().await)),
             ("REQUEST-ID".into(), uuid::Uuid::new_v4().to_string()),
             ("TIMESTAMP".into(), chrono_now()),
         ]
