@@ -158,10 +158,6 @@ fn session_claims(client_id: &str, now: Millis) -> Option<Value> {
     }))
 }
 
-fn gateway_error(e: &ApiError) -> HttpResponse {
-    actix_web::ResponseError::error_response(e)
-}
-
 fn accepted() -> HttpResponse {
     HttpResponse::Accepted().finish()
 }
@@ -207,11 +203,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// `{clientId, clientSecret, grantType?, refreshToken?}` → a session.
-async fn sessions(st: web::Data<AppState>, body: JsonBody) -> HttpResponse {
-    match session(&st, &body) {
-        Ok(v) => HttpResponse::Ok().content_type("application/json").body(v.to_string()),
-        Err(e) => gateway_error(&e),
-    }
+async fn sessions(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+    // Exactly `application/json`: some clients compare the Content-Type as a string.
+    Ok(HttpResponse::Ok().content_type("application/json").body(session(&st, &body)?.to_string()))
 }
 
 fn session(st: &AppState, body: &JsonBody) -> ApiResult<Value> {
@@ -303,7 +297,7 @@ async fn authenticate(
             req.extensions_mut().insert(Client(client));
             Ok(next.call(req).await?.map_into_boxed_body())
         }
-        Err(e) => Ok(req.into_response(gateway_error(&e))),
+        Err(e) => Ok(req.into_response(actix_web::ResponseError::error_response(&e))),
     }
 }
 
@@ -371,77 +365,71 @@ fn envelope(body: &JsonBody) -> ApiResult<Uuid> {
 
 // ---- bridges -----------------------------------------------------------------------------------
 
-async fn set_bridge_url(st: web::Data<AppState>, req: HttpRequest, body: JsonBody) -> HttpResponse {
-    let result = (|| {
-        let url = body.str("url")?;
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|_| ApiError::bad("url", "url", format!("{url:?} is not an absolute http(s) URL")))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-            return Err(ApiError::bad("url", "url", "must be an http or https URL with a host"));
-        }
-        st.gateway.bridges.entry(client(&req)).or_default().url = Some(url.trim_end_matches('/').to_string());
-        Ok(())
-    })();
-    match result {
-        Ok(()) => HttpResponse::Ok().finish(),
-        Err(e) => gateway_error(&e),
+async fn set_bridge_url(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
+    let url = body.str("url")?;
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|_| ApiError::bad("url", "url", format!("{url:?} is not an absolute http(s) URL")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(ApiError::bad("url", "url", "must be an http or https URL with a host"));
     }
+    st.gateway.bridges.entry(client(&req)).or_default().url = Some(url.trim_end_matches('/').to_string());
+    Ok(HttpResponse::Ok().finish())
 }
 
 /// An array of services or a single one: `{id, name, type|types, active, alias?, endpoints?}`.
-async fn add_services(st: web::Data<AppState>, req: HttpRequest, bytes: web::Bytes) -> HttpResponse {
-    let result = (|| {
-        let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::bad("body", "json", format!("malformed JSON: {e}")))?;
-        let items = match value {
-            Value::Array(items) => items,
-            Value::Object(_) => vec![value],
-            _ => {
-                return Err(ApiError::bad("body", "json", "a service object or an array of them is required"))
-            }
+async fn add_services(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad("body", "json", format!("malformed JSON: {e}")))?;
+    let items = match value {
+        Value::Array(items) => items,
+        Value::Object(_) => vec![value],
+        _ => return Err(ApiError::bad("body", "json", "a service object or an array of them is required")),
+    };
+    let mut services = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(map) = item else {
+            return Err(ApiError::bad(&format!("[{i}]"), "type", "must be an object"));
         };
-        let mut services = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let Value::Object(map) = item else {
-                return Err(ApiError::bad(&format!("[{i}]"), "type", "must be an object"));
-            };
-            let body = Obj::at(map, format!("[{i}]"));
-            let id = body.str("id")?.to_string();
-            let name = body.opt_str("name")?.unwrap_or(&id).to_string();
-            let kind = body.opt_str("type")?.unwrap_or("HIP");
-            if !["HIP", "HIU", "HEALTH_LOCKER"].contains(&kind) {
-                return Err(ApiError::bad(
-                    &format!("[{i}].type"),
-                    "service-type",
-                    "must be HIP, HIU or HEALTH_LOCKER",
-                ));
-            }
-            let active = map.get("active").and_then(Value::as_bool).unwrap_or(true);
-            services.push(json!({"id": id, "name": name, "types": [kind], "endpoints": map.get("endpoints").cloned().unwrap_or(json!({})), "active": active}));
+        let body = Obj::at(map, format!("[{i}]"));
+        let id = body.str("id")?.to_string();
+        let name = body.opt_str("name")?.unwrap_or(&id).to_string();
+        let kind = body.opt_str("type")?.unwrap_or("HIP");
+        if !["HIP", "HIU", "HEALTH_LOCKER"].contains(&kind) {
+            return Err(ApiError::bad(
+                &format!("[{i}].type"),
+                "service-type",
+                "must be HIP, HIU or HEALTH_LOCKER",
+            ));
         }
-        let me = client(&req);
-        for (i, s) in services.iter().enumerate() {
-            let id = s["id"].as_str().unwrap_or_default();
-            if let Some(owner) = owner_of(&st, id).filter(|o| *o != me) {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "service-taken",
-                    format!("[{i}].id: {id} is a service of client {owner}"),
-                )
-                .field(format!("[{i}].id")));
-            }
-        }
-        let mut bridge = st.gateway.bridges.entry(me).or_default();
-        for s in services {
-            bridge.services.retain(|old| old["id"] != s["id"]);
-            bridge.services.push(s);
-        }
-        Ok(())
-    })();
-    match result {
-        Ok(()) => HttpResponse::Ok().finish(),
-        Err(e) => gateway_error(&e),
+        let active = map.get("active").and_then(Value::as_bool).unwrap_or(true);
+        services.push(json!({"id": id, "name": name, "types": [kind], "endpoints": map.get("endpoints").cloned().unwrap_or(json!({})), "active": active}));
     }
+    let me = client(&req);
+    for (i, s) in services.iter().enumerate() {
+        let id = s["id"].as_str().unwrap_or_default();
+        if let Some(owner) = owner_of(&st, id).filter(|o| *o != me) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "service-taken",
+                format!("[{i}].id: {id} is a service of client {owner}"),
+            )
+            .field(format!("[{i}].id")));
+        }
+    }
+    let mut bridge = st.gateway.bridges.entry(me).or_default();
+    for s in services {
+        bridge.services.retain(|old| old["id"] != s["id"]);
+        bridge.services.push(s);
+    }
+    Ok(HttpResponse::Ok().finish())
 }
 
 async fn get_services(st: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
@@ -630,11 +618,9 @@ pub fn share_json(id: Uuid, s: &Share) -> Value {
 
 /// HIP → gateway `on-share`: answered 202; checked against the share it answers, the outcome
 /// recorded on that share.
-async fn on_share(st: web::Data<AppState>, req: HttpRequest, body: JsonBody) -> HttpResponse {
-    match check_on_share(&st, &req, &body) {
-        Ok(()) => accepted(),
-        Err(e) => gateway_error(&e),
-    }
+async fn on_share(st: web::Data<AppState>, req: HttpRequest, body: JsonBody) -> ApiResult<HttpResponse> {
+    check_on_share(&st, &req, &body)?;
+    Ok(accepted())
 }
 
 fn check_on_share(st: &AppState, req: &HttpRequest, body: &JsonBody) -> ApiResult<()> {
@@ -742,90 +728,80 @@ fn error_json(code: i64, message: &str) -> Value {
     json!({"code": code, "message": message})
 }
 
-async fn fetch_modes(st: web::Data<AppState>, req: HttpRequest, body: JsonBody) -> HttpResponse {
-    let result = (|| {
-        let request_id = envelope(&body)?;
-        let (_, q) = query(&st, &req, &body)?;
-        let now = st.clock.now();
-        let mut answer = json!({"requestId": Uuid::new_v4(), "timestamp": timestamp(now), "resp": {"requestId": request_id}});
-        if st.accounts.by_address(q.id).is_some() {
-            answer["auth"] = json!({"purpose": q.purpose, "modes": ["MOBILE_OTP", "AADHAAR_OTP", "DEMOGRAPHICS", "DIRECT"]});
-            answer["error"] = Value::Null;
-        } else {
-            answer["auth"] = Value::Null;
-            answer["error"] = error_json(ERR_NOT_FOUND, "Account with ABHA number/Username not found.");
-        }
-        callback(&st, receiver(q.requester_type), q.requester_id, "/v0.5/users/auth/on-fetch-modes", answer);
-        Ok(())
-    })();
-    result.map(|()| accepted()).unwrap_or_else(|e| gateway_error(&e))
+async fn fetch_modes(st: web::Data<AppState>, req: HttpRequest, body: JsonBody) -> ApiResult<HttpResponse> {
+    let request_id = envelope(&body)?;
+    let (_, q) = query(&st, &req, &body)?;
+    let now = st.clock.now();
+    let mut answer =
+        json!({"requestId": Uuid::new_v4(), "timestamp": timestamp(now), "resp": {"requestId": request_id}});
+    if st.accounts.by_address(q.id).is_some() {
+        answer["auth"] =
+            json!({"purpose": q.purpose, "modes": ["MOBILE_OTP", "AADHAAR_OTP", "DEMOGRAPHICS", "DIRECT"]});
+        answer["error"] = Value::Null;
+    } else {
+        answer["auth"] = Value::Null;
+        answer["error"] = error_json(ERR_NOT_FOUND, "Account with ABHA number/Username not found.");
+    }
+    callback(&st, receiver(q.requester_type), q.requester_id, "/v0.5/users/auth/on-fetch-modes", answer);
+    Ok(accepted())
 }
 
-async fn auth_init(st: web::Data<AppState>, req: HttpRequest, body: JsonBody) -> HttpResponse {
-    let result = (|| {
-        let request_id = envelope(&body)?;
-        let (q_obj, q) = query(&st, &req, &body)?;
-        let mode = q_obj.opt_str("authMode")?.unwrap_or("DEMOGRAPHICS");
-        if !["MOBILE_OTP", "AADHAAR_OTP", "DEMOGRAPHICS", "DIRECT"].contains(&mode) {
-            return Err(ApiError::bad(
-                "query.authMode",
-                "auth-mode",
-                "must be MOBILE_OTP, AADHAAR_OTP, DEMOGRAPHICS or DIRECT",
-            ));
-        }
-        let now = st.clock.now();
-        let mut answer = json!({"requestId": Uuid::new_v4(), "timestamp": timestamp(now), "resp": {"requestId": request_id}});
-        let Some(account) = st.accounts.by_address(q.id) else {
-            answer["auth"] = Value::Null;
-            answer["error"] = error_json(ERR_NOT_FOUND, "Account with ABHA number/Username not found.");
-            callback(&st, receiver(q.requester_type), q.requester_id, "/v0.5/users/auth/on-init", answer);
-            return Ok(());
-        };
-        let person = &st.fixtures.people[account.person];
-        let otp = matches!(mode, "MOBILE_OTP" | "AADHAAR_OTP").then(|| {
-            let to = if mode == "AADHAAR_OTP" { &person.mobile } else { &account.mobile };
-            Otp::new(&person.otp, to, now)
-        });
-        let txn = AuthTxn {
-            address: q.id.to_string(),
-            abha_number: account.abha_number.clone(),
-            person: account.person,
-            purpose: q.purpose.to_string(),
-            mode: mode.to_string(),
-            requester_type: q.requester_type.to_string(),
-            requester_id: q.requester_id.to_string(),
-            otp: otp.clone(),
-            wrong: 0,
-            done: mode == "DIRECT",
-        };
-        let id = st.gateway.auth.insert(txn, now);
-        let hint = otp.as_ref().map(|o| {
-            st.outbox.send(id, o, "gateway-auth-otp");
-            crate::checks::mask(&o.to, 4)
-        });
-        answer["auth"] = json!({"transactionId": id, "mode": mode, "meta": {"hint": hint, "expiry": timestamp(now + AUTH_EXPIRY)}});
-        answer["error"] = Value::Null;
-        let mut then = Vec::new();
-        if mode == "DIRECT" {
-            // DIRECT: the patient approves in their app (the sandbox's patients always do); the
-            // notify follows once the requester has taken the on-init that names the transaction.
-            let mut auth = granted(&st, &account, q.id, q.purpose, q.requester_type, q.requester_id, now);
-            auth["transactionId"] = json!(id);
-            auth["status"] = json!("GRANTED");
-            let notify = json!({"requestId": Uuid::new_v4(), "timestamp": timestamp(now), "auth": auth});
-            then.push(("/v0.5/users/auth/notify", notify));
-        }
-        callback_then(
-            &st,
-            receiver(q.requester_type),
-            q.requester_id,
-            "/v0.5/users/auth/on-init",
-            answer,
-            then,
-        );
-        Ok(())
-    })();
-    result.map(|()| accepted()).unwrap_or_else(|e| gateway_error(&e))
+async fn auth_init(st: web::Data<AppState>, req: HttpRequest, body: JsonBody) -> ApiResult<HttpResponse> {
+    let request_id = envelope(&body)?;
+    let (q_obj, q) = query(&st, &req, &body)?;
+    let mode = q_obj.opt_str("authMode")?.unwrap_or("DEMOGRAPHICS");
+    if !["MOBILE_OTP", "AADHAAR_OTP", "DEMOGRAPHICS", "DIRECT"].contains(&mode) {
+        return Err(ApiError::bad(
+            "query.authMode",
+            "auth-mode",
+            "must be MOBILE_OTP, AADHAAR_OTP, DEMOGRAPHICS or DIRECT",
+        ));
+    }
+    let now = st.clock.now();
+    let mut answer =
+        json!({"requestId": Uuid::new_v4(), "timestamp": timestamp(now), "resp": {"requestId": request_id}});
+    let Some(account) = st.accounts.by_address(q.id) else {
+        answer["auth"] = Value::Null;
+        answer["error"] = error_json(ERR_NOT_FOUND, "Account with ABHA number/Username not found.");
+        callback(&st, receiver(q.requester_type), q.requester_id, "/v0.5/users/auth/on-init", answer);
+        return Ok(accepted());
+    };
+    let person = &st.fixtures.people[account.person];
+    let otp = matches!(mode, "MOBILE_OTP" | "AADHAAR_OTP").then(|| {
+        let to = if mode == "AADHAAR_OTP" { &person.mobile } else { &account.mobile };
+        Otp::new(&person.otp, to, now)
+    });
+    let txn = AuthTxn {
+        address: q.id.to_string(),
+        abha_number: account.abha_number.clone(),
+        person: account.person,
+        purpose: q.purpose.to_string(),
+        mode: mode.to_string(),
+        requester_type: q.requester_type.to_string(),
+        requester_id: q.requester_id.to_string(),
+        otp: otp.clone(),
+        wrong: 0,
+        done: mode == "DIRECT",
+    };
+    let id = st.gateway.auth.insert(txn, now);
+    let hint = otp.as_ref().map(|o| {
+        st.outbox.send(id, o, "gateway-auth-otp");
+        crate::checks::mask(&o.to, 4)
+    });
+    answer["auth"] = json!({"transactionId": id, "mode": mode, "meta": {"hint": hint, "expiry": timestamp(now + AUTH_EXPIRY)}});
+    answer["error"] = Value::Null;
+    let mut then = Vec::new();
+    if mode == "DIRECT" {
+        // DIRECT: the patient approves in their app (the sandbox's patients always do); the
+        // notify follows once the requester has taken the on-init that names the transaction.
+        let mut auth = granted(&st, &account, q.id, q.purpose, q.requester_type, q.requester_id, now);
+        auth["transactionId"] = json!(id);
+        auth["status"] = json!("GRANTED");
+        let notify = json!({"requestId": Uuid::new_v4(), "timestamp": timestamp(now), "auth": auth});
+        then.push(("/v0.5/users/auth/notify", notify));
+    }
+    callback_then(&st, receiver(q.requester_type), q.requester_id, "/v0.5/users/auth/on-init", answer, then);
+    Ok(accepted())
 }
 
 /// The `auth` of a successful confirm, by purpose: LINK → the linking token; KYC → the patient;
@@ -856,113 +832,102 @@ fn granted(
     auth
 }
 
-async fn auth_confirm(st: web::Data<AppState>, req: HttpRequest, body: JsonBody) -> HttpResponse {
-    let result = (|| {
-        require_cm_id(&req)?;
-        let request_id = envelope(&body)?;
-        let txn_id = body.txn_id("transactionId")?;
-        let credential = body.obj("credential")?;
-        let auth_code = credential.opt_str("authCode")?;
-        let demographic = credential.opt_obj("demographic")?;
-        if auth_code.is_some() == demographic.is_some() {
-            return Err(ApiError::bad(
-                "credential",
-                "credential",
-                "give exactly one of authCode and demographic",
-            ));
+async fn auth_confirm(st: web::Data<AppState>, req: HttpRequest, body: JsonBody) -> ApiResult<HttpResponse> {
+    require_cm_id(&req)?;
+    let request_id = envelope(&body)?;
+    let txn_id = body.txn_id("transactionId")?;
+    let credential = body.obj("credential")?;
+    let auth_code = credential.opt_str("authCode")?;
+    let demographic = credential.opt_obj("demographic")?;
+    if auth_code.is_some() == demographic.is_some() {
+        return Err(ApiError::bad(
+            "credential",
+            "credential",
+            "give exactly one of authCode and demographic",
+        ));
+    }
+    let demo = demographic
+        .map(|d| -> ApiResult<_> {
+            let name = d.str("name")?.to_string();
+            let gender = d.str("gender")?.to_string();
+            let dob = d.str("dateOfBirth")?.to_string();
+            let mobile = d.opt_obj("identifier")?.map(|i| i.str("value").map(str::to_string)).transpose()?;
+            Ok((name, gender, dob, mobile))
+        })
+        .transpose()?;
+    let now = st.clock.now();
+    let caller = client(&req);
+    // Which transaction, and what the callback says; an unknown or expired transaction is
+    // answered in the callback to the caller's own HIP.
+    let outcome = st.gateway.auth.step(txn_id, "transactionId", now, |txn| {
+        if owner_of(&st, &txn.requester_id).as_deref() != Some(caller.as_str()) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "requester-not-yours",
+                "transactionId: belongs to another client",
+            )
+            .field("transactionId"));
         }
-        let demo = demographic
-            .map(|d| -> ApiResult<_> {
-                let name = d.str("name")?.to_string();
-                let gender = d.str("gender")?.to_string();
-                let dob = d.str("dateOfBirth")?.to_string();
-                let mobile =
-                    d.opt_obj("identifier")?.map(|i| i.str("value").map(str::to_string)).transpose()?;
-                Ok((name, gender, dob, mobile))
-            })
-            .transpose()?;
-        let now = st.clock.now();
-        let caller = client(&req);
-        // Which transaction, and what the callback says; an unknown or expired transaction is
-        // answered in the callback to the caller's own HIP.
-        let outcome = st.gateway.auth.step(txn_id, "transactionId", now, |txn| {
-            if owner_of(&st, &txn.requester_id).as_deref() != Some(caller.as_str()) {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "requester-not-yours",
-                    "transactionId: belongs to another client",
-                )
-                .field("transactionId"));
+        let route = (txn.requester_type.clone(), txn.requester_id.clone());
+        if txn.done {
+            return Ok((route, Err("the transaction is already confirmed".to_string())));
+        }
+        if txn.wrong >= 5 {
+            return Ok((route, Err("too many failed confirmations; start again with init".to_string())));
+        }
+        let p = &st.fixtures.people[txn.person];
+        let ok = match (&txn.mode[..], &demo, auth_code, txn.otp.as_mut()) {
+            ("DEMOGRAPHICS", Some((name, gender, dob, mobile)), _, _) => {
+                let account = st.accounts.by_number(&txn.abha_number);
+                demographics_match(p, name, gender, dob)
+                    && mobile.as_ref().is_none_or(|m| account.is_some_and(|a| &a.mobile == m))
             }
-            let route = (txn.requester_type.clone(), txn.requester_id.clone());
-            if txn.done {
-                return Ok((route, Err("the transaction is already confirmed".to_string())));
-            }
-            if txn.wrong >= 5 {
-                return Ok((route, Err("too many failed confirmations; start again with init".to_string())));
-            }
-            let p = &st.fixtures.people[txn.person];
-            let ok = match (&txn.mode[..], &demo, auth_code, txn.otp.as_mut()) {
-                ("DEMOGRAPHICS", Some((name, gender, dob, mobile)), _, _) => {
-                    let account = st.accounts.by_number(&txn.abha_number);
-                    demographics_match(p, name, gender, dob)
-                        && mobile.as_ref().is_none_or(|m| account.is_some_and(|a| &a.mobile == m))
-                }
-                (_, _, Some(code), Some(otp)) => otp.verify(code, now, "credential.authCode").is_ok(),
-                _ => false,
-            };
-            if !ok {
-                txn.wrong += 1;
-                return Ok((route, Err("Invalid auth confirm request.".to_string())));
-            }
-            txn.done = true;
-            let account = st.accounts.by_number(&txn.abha_number);
-            Ok((
-                route,
-                account
-                    .map(|a| {
-                        granted(
-                            &st,
-                            &a,
-                            &txn.address,
-                            &txn.purpose,
-                            &txn.requester_type,
-                            &txn.requester_id,
-                            now,
-                        )
-                    })
-                    .ok_or_else(|| "the account no longer exists".to_string()),
-            ))
-        });
-        let ((rtype, rid), auth) = match outcome {
-            Ok(v) => v,
-            Err(e) if e.status == StatusCode::FORBIDDEN => return Err(e),
-            Err(e) => {
-                let hip = st
-                    .fixtures
-                    .facilities
-                    .iter()
-                    .find(|f| f.client_id == caller)
-                    .map(|f| f.hip_id.clone())
-                    .unwrap_or_default();
-                (("HIP".to_string(), hip), Err(format!("Invalid auth confirm request: {}", e.message)))
-            }
+            (_, _, Some(code), Some(otp)) => otp.verify(code, now, "credential.authCode").is_ok(),
+            _ => false,
         };
-        let mut answer = json!({"requestId": Uuid::new_v4(), "timestamp": timestamp(now), "resp": {"requestId": request_id}});
-        match auth {
-            Ok(auth) => {
-                answer["auth"] = auth;
-                answer["error"] = Value::Null;
-            }
-            Err(why) => {
-                answer["auth"] = Value::Null;
-                answer["error"] = error_json(ERR_AUTH_CONFIRM, &why);
-            }
+        if !ok {
+            txn.wrong += 1;
+            return Ok((route, Err("Invalid auth confirm request.".to_string())));
         }
-        callback(&st, receiver(&rtype), &rid, "/v0.5/users/auth/on-confirm", answer);
-        Ok(())
-    })();
-    result.map(|()| accepted()).unwrap_or_else(|e| gateway_error(&e))
+        txn.done = true;
+        let account = st.accounts.by_number(&txn.abha_number);
+        Ok((
+            route,
+            account
+                .map(|a| {
+                    granted(&st, &a, &txn.address, &txn.purpose, &txn.requester_type, &txn.requester_id, now)
+                })
+                .ok_or_else(|| "the account no longer exists".to_string()),
+        ))
+    });
+    let ((rtype, rid), auth) = match outcome {
+        Ok(v) => v,
+        Err(e) if e.status == StatusCode::FORBIDDEN => return Err(e),
+        Err(e) => {
+            let hip = st
+                .fixtures
+                .facilities
+                .iter()
+                .find(|f| f.client_id == caller)
+                .map(|f| f.hip_id.clone())
+                .unwrap_or_default();
+            (("HIP".to_string(), hip), Err(format!("Invalid auth confirm request: {}", e.message)))
+        }
+    };
+    let mut answer =
+        json!({"requestId": Uuid::new_v4(), "timestamp": timestamp(now), "resp": {"requestId": request_id}});
+    match auth {
+        Ok(auth) => {
+            answer["auth"] = auth;
+            answer["error"] = Value::Null;
+        }
+        Err(why) => {
+            answer["auth"] = Value::Null;
+            answer["error"] = error_json(ERR_AUTH_CONFIRM, &why);
+        }
+    }
+    callback(&st, receiver(&rtype), &rid, "/v0.5/users/auth/on-confirm", answer);
+    Ok(accepted())
 }
 
 /// Demographics match exactly (name case-insensitively); with only a year of birth known,
@@ -975,92 +940,86 @@ fn demographics_match(p: &crate::fixtures::Person, name: &str, gender: &str, dob
     name.trim().eq_ignore_ascii_case(&p.name) && gender == p.gender && dob == expected
 }
 
-async fn on_notify(req: HttpRequest, body: JsonBody) -> HttpResponse {
-    let result = (|| {
-        require_cm_id(&req)?;
-        envelope(&body)?;
-        body.obj("resp")?.txn_id("requestId")?;
-        Ok(())
-    })();
-    result.map(|()| accepted()).unwrap_or_else(|e| gateway_error(&e))
+async fn on_notify(req: HttpRequest, body: JsonBody) -> ApiResult<HttpResponse> {
+    require_cm_id(&req)?;
+    envelope(&body)?;
+    body.obj("resp")?.txn_id("requestId")?;
+    Ok(accepted())
 }
 
 // ---- care-context linking ----------------------------------------------------------------------
 
-async fn add_contexts(st: web::Data<AppState>, req: HttpRequest, body: JsonBody) -> HttpResponse {
-    let result = (|| {
-        require_cm_id(&req)?;
-        let request_id = envelope(&body)?;
-        let link = body.obj("link")?;
-        let token = link.str("accessToken")?;
-        let patient = link.obj("patient")?;
-        patient.str("referenceNumber")?;
-        patient.str("display")?;
-        let contexts = match patient.raw("careContexts") {
-            Some(Value::Array(items)) if !items.is_empty() => items.clone(),
-            Some(Value::Array(_)) => {
-                return Err(ApiError::bad("link.patient.careContexts", "required", "must not be empty"))
-            }
-            Some(_) => return Err(ApiError::bad("link.patient.careContexts", "type", "must be an array")),
-            None => return Err(ApiError::bad("link.patient.careContexts", "required", "is required")),
-        };
-        let mut refs = Vec::new();
-        for (i, c) in contexts.iter().enumerate() {
-            let field = format!("link.patient.careContexts[{i}]");
-            let Value::Object(map) = c else {
-                return Err(ApiError::bad(&field, "type", "must be an object"));
-            };
-            let c = Obj::at(map, field);
-            let r = c.str("referenceNumber")?.to_string();
-            c.str("display")?;
-            refs.push(r);
+async fn add_contexts(st: web::Data<AppState>, req: HttpRequest, body: JsonBody) -> ApiResult<HttpResponse> {
+    require_cm_id(&req)?;
+    let request_id = envelope(&body)?;
+    let link = body.obj("link")?;
+    let token = link.str("accessToken")?;
+    let patient = link.obj("patient")?;
+    patient.str("referenceNumber")?;
+    patient.str("display")?;
+    let contexts = match patient.raw("careContexts") {
+        Some(Value::Array(items)) if !items.is_empty() => items.clone(),
+        Some(Value::Array(_)) => {
+            return Err(ApiError::bad("link.patient.careContexts", "required", "must not be empty"))
         }
-        let now = st.clock.now();
-        let caller = client(&req);
-        let own_hip = st
-            .fixtures
-            .facilities
-            .iter()
-            .find(|f| f.client_id == caller)
-            .map(|f| f.hip_id.clone())
-            .unwrap_or_default();
-        let mut answer = json!({"requestId": Uuid::new_v4(), "timestamp": timestamp(now), "resp": {"requestId": request_id}});
-        let verdict = check_link_token(&st, token, &caller, now).and_then(|(address, hip)| {
-            let keys: Vec<_> =
-                refs.iter().map(|r| (address.to_lowercase(), hip.clone(), r.clone())).collect();
-            if keys.iter().any(|k| st.gateway.links.contains_key(k)) {
-                return Err((
-                    hip,
-                    ERR_ALREADY_LINKED,
-                    "Some of the Care Contexts are already linked, please remove the linked Care Contexts."
-                        .to_string(),
-                ));
-            }
-            for k in keys {
-                st.gateway.links.insert(k, now);
-            }
-            Ok(hip)
-        });
-        let hip = match verdict {
-            Ok(hip) => {
-                answer["acknowledgement"] = json!({"status": "SUCCESS"});
-                answer["error"] = Value::Null;
+        Some(_) => return Err(ApiError::bad("link.patient.careContexts", "type", "must be an array")),
+        None => return Err(ApiError::bad("link.patient.careContexts", "required", "is required")),
+    };
+    let mut refs = Vec::new();
+    for (i, c) in contexts.iter().enumerate() {
+        let field = format!("link.patient.careContexts[{i}]");
+        let Value::Object(map) = c else {
+            return Err(ApiError::bad(&field, "type", "must be an object"));
+        };
+        let c = Obj::at(map, field);
+        let r = c.str("referenceNumber")?.to_string();
+        c.str("display")?;
+        refs.push(r);
+    }
+    let now = st.clock.now();
+    let caller = client(&req);
+    let own_hip = st
+        .fixtures
+        .facilities
+        .iter()
+        .find(|f| f.client_id == caller)
+        .map(|f| f.hip_id.clone())
+        .unwrap_or_default();
+    let mut answer =
+        json!({"requestId": Uuid::new_v4(), "timestamp": timestamp(now), "resp": {"requestId": request_id}});
+    let verdict = check_link_token(&st, token, &caller, now).and_then(|(address, hip)| {
+        let keys: Vec<_> = refs.iter().map(|r| (address.to_lowercase(), hip.clone(), r.clone())).collect();
+        if keys.iter().any(|k| st.gateway.links.contains_key(k)) {
+            return Err((
+                hip,
+                ERR_ALREADY_LINKED,
+                "Some of the Care Contexts are already linked, please remove the linked Care Contexts."
+                    .to_string(),
+            ));
+        }
+        for k in keys {
+            st.gateway.links.insert(k, now);
+        }
+        Ok(hip)
+    });
+    let hip = match verdict {
+        Ok(hip) => {
+            answer["acknowledgement"] = json!({"status": "SUCCESS"});
+            answer["error"] = Value::Null;
+            hip
+        }
+        Err((hip, code, message)) => {
+            answer["acknowledgement"] = Value::Null;
+            answer["error"] = error_json(code, &message);
+            if hip.is_empty() {
+                own_hip
+            } else {
                 hip
             }
-            Err((hip, code, message)) => {
-                answer["acknowledgement"] = Value::Null;
-                answer["error"] = error_json(code, &message);
-                if hip.is_empty() {
-                    own_hip
-                } else {
-                    hip
-                }
-            }
-        };
-        callback(&st, Receiver::Hip, &hip, "/v0.5/links/link/on-add-contexts", answer);
-        Ok(())
-    })();
-    result.map(|()| accepted()).unwrap_or_else(|e| gateway_error(&e))
+        }
+    };
+    callback(&st, Receiver::Hip, &hip, "/v0.5/links/link/on-add-contexts", answer);
+    Ok(accepted())
 }
 
 /// A linking token this gateway issued, unexpired, to a HIP of the calling client: its
@@ -1088,40 +1047,40 @@ fn check_link_token(
     Ok((address, hip))
 }
 
-async fn context_notify(st: web::Data<AppState>, req: HttpRequest, body: JsonBody) -> HttpResponse {
-    let result = (|| {
-        require_cm_id(&req)?;
-        let request_id = envelope(&body)?;
-        let n = body.obj("notification")?;
-        let address = n.obj("patient")?.str("id")?;
-        let cc = n.obj("careContext")?;
-        cc.str("patientReference")?;
-        let reference = cc.str("careContextReference")?;
-        let hip = n.obj("hip")?.str("id")?;
-        n.strings("hiTypes")?;
-        n.str("date")?;
-        if owner_of(&st, hip).as_deref() != Some(client(&req).as_str()) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "requester-not-yours",
-                format!("notification.hip.id: {hip} is not yours"),
-            )
-            .field("notification.hip.id"));
-        }
-        let now = st.clock.now();
-        let mut answer = json!({"requestId": Uuid::new_v4(), "timestamp": timestamp(now), "resp": {"requestId": request_id}});
-        if st.gateway.links.contains_key(&(address.to_lowercase(), hip.to_string(), reference.to_string())) {
-            answer["acknowledgement"] = json!({"status": "SUCCESS"});
-            answer["error"] = Value::Null;
-        } else {
-            answer["acknowledgement"] = Value::Null;
-            answer["error"] = error_json(
-                ERR_GENERIC,
-                &format!("care context {reference} is not linked to {address} at {hip}"),
-            );
-        }
-        callback(&st, Receiver::Hip, hip, "/v0.5/links/context/on-notify", answer);
-        Ok(())
-    })();
-    result.map(|()| accepted()).unwrap_or_else(|e| gateway_error(&e))
+async fn context_notify(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
+    require_cm_id(&req)?;
+    let request_id = envelope(&body)?;
+    let n = body.obj("notification")?;
+    let address = n.obj("patient")?.str("id")?;
+    let cc = n.obj("careContext")?;
+    cc.str("patientReference")?;
+    let reference = cc.str("careContextReference")?;
+    let hip = n.obj("hip")?.str("id")?;
+    n.strings("hiTypes")?;
+    n.str("date")?;
+    if owner_of(&st, hip).as_deref() != Some(client(&req).as_str()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "requester-not-yours",
+            format!("notification.hip.id: {hip} is not yours"),
+        )
+        .field("notification.hip.id"));
+    }
+    let now = st.clock.now();
+    let mut answer =
+        json!({"requestId": Uuid::new_v4(), "timestamp": timestamp(now), "resp": {"requestId": request_id}});
+    if st.gateway.links.contains_key(&(address.to_lowercase(), hip.to_string(), reference.to_string())) {
+        answer["acknowledgement"] = json!({"status": "SUCCESS"});
+        answer["error"] = Value::Null;
+    } else {
+        answer["acknowledgement"] = Value::Null;
+        answer["error"] =
+            error_json(ERR_GENERIC, &format!("care context {reference} is not linked to {address} at {hip}"));
+    }
+    callback(&st, Receiver::Hip, hip, "/v0.5/links/context/on-notify", answer);
+    Ok(accepted())
 }
