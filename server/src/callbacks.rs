@@ -12,8 +12,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, Semaphore};
 use uuid::Uuid;
 
-use crate::clock::iso;
-use crate::journal::JournalEntry;
+use crate::journal::{Body, Record};
 use crate::state::AppState;
 
 /// Queued callbacks at most; more are dropped (and journalled).
@@ -178,18 +177,15 @@ fn journal(st: &AppState, cb: &Callback, status: Option<u16>, response: &Value) 
     let mut request = cb.body.clone();
     crate::journal::mask(&mut request);
     crate::journal::shorten(&mut request);
-    let correlation =
-        ["requestId"].iter().find_map(|k| cb.body.get(k).and_then(Value::as_str)).map(str::to_string);
-    st.journal.record(JournalEntry {
-        seq: 0,
-        at: iso(st.clock.now()),
+    st.journal.record(Record {
+        at: st.clock.now(),
         direction: "outbound",
         method: "POST".into(),
         path: format!("{}{}", cb.base.trim_end_matches('/'), cb.path),
         status: status.unwrap_or(0),
-        request_body: request,
-        response_body: response.clone(),
-        correlation_id: correlation,
+        request: Body::Json(request),
+        response: Body::Json(response.clone()),
+        correlation: None,
     });
 }
 

@@ -151,6 +151,29 @@ pub fn sign(claims: &serde_json::Value, algorithm: jsonwebtoken::Algorithm) -> S
     jsonwebtoken::encode(&header, claims, encoding_key()).expect("signing with a valid key cannot fail")
 }
 
+/// The secret of refresh tokens. Keycloak signs refresh tokens HS256 with a realm secret (only
+/// the gateway reads them); this one is a fixed test value like the keys.
+const REFRESH_SECRET: &[u8] = b"abdm-sandbox refresh tokens (test only)";
+
+/// Signs a refresh token (HS256, `typ: Refresh`, as the sandbox's Keycloak does).
+pub fn sign_refresh(claims: &serde_json::Value) -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(REFRESH_SECRET);
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), claims, &key)
+        .expect("signing with a valid key cannot fail")
+}
+
+/// Verifies a refresh token this gateway issued; expiry is checked by the caller.
+pub fn verify_refresh(token: &str) -> Result<serde_json::Value, String> {
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let key = jsonwebtoken::DecodingKey::from_secret(REFRESH_SECRET);
+    jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| e.to_string())
+}
+
 /// Signs claims with a key that is not the gateway's (the PHR test key): a token a HIP must
 /// refuse, for testing that it verifies the gateway's signature.
 pub fn sign_foreign(claims: &serde_json::Value) -> String {

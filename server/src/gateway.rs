@@ -225,7 +225,7 @@ fn session(st: &AppState, body: &JsonBody) -> ApiResult<Value> {
         "client_credentials" => {}
         "refresh_token" => {
             let refresh = body.str("refreshToken")?;
-            let claims = crypto::verify(refresh, Algorithm::RS256).map_err(|e| {
+            let claims = crypto::verify_refresh(refresh).map_err(|e| {
                 ApiError::unauthorized("refreshToken", "refresh-token", format!("invalid: {e}"))
             })?;
             if claims["typ"] != "Refresh" || claims["azp"] != json!(facility.client_id) {
@@ -255,7 +255,7 @@ fn session(st: &AppState, body: &JsonBody) -> ApiResult<Value> {
         "accessToken": crypto::sign(&claims, Algorithm::RS256),
         "expiresIn": SESSION_SECONDS,
         "refreshExpiresIn": REFRESH_SECONDS,
-        "refreshToken": crypto::sign(&refresh, Algorithm::RS256),
+        "refreshToken": crypto::sign_refresh(&refresh),
         "tokenType": "bearer",
     }))
 }
@@ -472,16 +472,17 @@ fn callback_then(
     then: Vec<(&str, Value)>,
 ) {
     let Some(base) = owner_of(st, receiver_id).and_then(|c| bridge_url(st, &c)) else {
-        st.journal.record(crate::journal::JournalEntry {
-            seq: 0,
-            at: crate::clock::iso(st.clock.now()),
+        st.journal.record(crate::journal::Record {
+            at: st.clock.now(),
             direction: "outbound",
             method: "POST".into(),
             path: path.to_string(),
             status: 0,
-            request_body: body,
-            response_body: json!({"error": format!("not sent: no bridge URL is registered for {receiver_id}")}),
-            correlation_id: None,
+            request: crate::journal::Body::Json(body),
+            response: crate::journal::Body::Json(
+                json!({"error": format!("not sent: no bridge URL is registered for {receiver_id}")}),
+            ),
+            correlation: None,
         });
         return;
     };

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::body::MAX_BODY;
-use crate::clock::iso;
+use crate::clock::{iso, Millis};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -23,7 +23,11 @@ use crate::state::AppState;
 const MAX_RECORDED_STRING: usize = 4096;
 /// Arrays longer than this are recorded cut short.
 const MAX_RECORDED_ITEMS: usize = 50;
+/// Bodies up to this size are kept as received and rendered (parsed, masked, shortened) only
+/// when the journal is read, which keeps recording cheap; larger ones are rendered at once.
+const MAX_RAW_BODY: usize = 16 * 1024;
 
+/// A journal entry as `GET /_sandbox/journal` shows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JournalEntry {
@@ -38,8 +42,46 @@ pub struct JournalEntry {
     pub correlation_id: Option<String>,
 }
 
+/// A recorded body: as received, or already rendered.
+#[derive(Debug, Clone)]
+pub enum Body {
+    Raw(Bytes),
+    Json(Value),
+}
+
+impl Body {
+    fn of(bytes: Bytes) -> Body {
+        if bytes.len() <= MAX_RAW_BODY {
+            Body::Raw(bytes)
+        } else {
+            Body::Json(recorded_body(&bytes))
+        }
+    }
+
+    fn render(&self) -> Value {
+        match self {
+            Body::Raw(bytes) => recorded_body(bytes),
+            Body::Json(v) => v.clone(),
+        }
+    }
+}
+
+/// What the journal keeps of one exchange.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub at: Millis,
+    pub direction: &'static str,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub request: Body,
+    pub response: Body,
+    /// A correlation id known without reading the bodies (a header).
+    pub correlation: Option<String>,
+}
+
 pub struct Journal {
-    entries: Mutex<VecDeque<JournalEntry>>,
+    entries: Mutex<VecDeque<(u64, Record)>>,
     next_seq: AtomicU64,
     capacity: usize,
 }
@@ -53,19 +95,22 @@ impl Journal {
         }
     }
 
-    pub fn record(&self, mut entry: JournalEntry) {
+    pub fn record(&self, record: Record) {
         let mut q = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entry.seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         if q.len() == self.capacity {
             q.pop_front();
         }
-        q.push_back(entry);
+        q.push_back((seq, record));
     }
 
-    /// Entries with `seq > since`, oldest first.
+    /// Entries with `seq > since`, oldest first, rendered: bodies parsed, secrets masked.
     pub fn since(&self, since: u64) -> Vec<JournalEntry> {
-        let q = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        q.iter().filter(|e| e.seq > since).cloned().collect()
+        let picked: Vec<(u64, Record)> = {
+            let q = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            q.iter().filter(|(seq, _)| *seq > since).cloned().collect()
+        };
+        picked.into_iter().map(|(seq, r)| render(seq, r)).collect()
     }
 
     pub fn len(&self) -> usize {
@@ -78,6 +123,23 @@ impl Journal {
 
     pub fn clear(&self) {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+fn render(seq: u64, r: Record) -> JournalEntry {
+    let request_body = r.request.render();
+    let response_body = r.response.render();
+    let correlation_id = correlation(&request_body).or(r.correlation).or_else(|| correlation(&response_body));
+    JournalEntry {
+        seq,
+        at: iso(r.at),
+        direction: r.direction,
+        method: r.method,
+        path: r.path,
+        status: r.status,
+        request_body,
+        response_body,
+        correlation_id,
     }
 }
 
@@ -104,7 +166,7 @@ pub async fn record(
     };
     req.set_payload(actix_web::dev::Payload::from(request_bytes.clone()));
     let method = req.method().to_string();
-    let header_correlation = ["TRANSACTION_ID", "REQUEST-ID"]
+    let correlation = ["TRANSACTION_ID", "REQUEST-ID"]
         .iter()
         .find_map(|h| req.headers().get(*h).and_then(|v| v.to_str().ok()).map(str::to_string));
 
@@ -115,20 +177,15 @@ pub async fn record(
     let response_bytes =
         body::to_bytes_limited(body, 8 * MAX_BODY).await.ok().and_then(Result::ok).unwrap_or_default();
 
-    let request_body = recorded_body(&request_bytes);
-    let response_body = recorded_body(&response_bytes);
-    let correlation_id =
-        correlation(&request_body).or(header_correlation).or_else(|| correlation(&response_body));
-    state.journal.record(JournalEntry {
-        seq: 0,
-        at: iso(state.clock.now()),
+    state.journal.record(Record {
+        at: state.clock.now(),
         direction: "inbound",
         method,
         path,
         status,
-        request_body,
-        response_body,
-        correlation_id,
+        request: Body::of(request_bytes),
+        response: Body::of(response_bytes.clone()),
+        correlation,
     });
     let res = head.set_body(response_bytes).map_into_boxed_body();
     Ok(ServiceResponse::new(http_req, res))
@@ -153,6 +210,7 @@ async fn read_payload(req: &mut ServiceRequest) -> Result<Bytes, ApiError> {
     Ok(buf.freeze())
 }
 
+/// A body as the journal shows it: JSON masked and shortened, anything else by its size only.
 fn recorded_body(bytes: &[u8]) -> Value {
     if bytes.is_empty() {
         return Value::Null;
