@@ -136,7 +136,7 @@ fn expect(txn: &AbhaTxn, allowed: &[Step], action: &str, field: &str) -> ApiResu
 
 /// Sends the Aadhaar OTP for enrolment, or resends it when `resend` names the transaction.
 pub fn request_aadhaar_otp(st: &AppState, aadhaar: &str, resend: Option<Uuid>) -> ApiResult<Value> {
-    let index = st.fixtures.people.iter().position(|p| p.aadhaar == aadhaar).ok_or_else(|| {
+    let index = st.fixtures.person(aadhaar).ok_or_else(|| {
         ApiError::rule(
             "loginId",
             "aadhaar-unknown",

@@ -19,6 +19,16 @@ pub struct Fixtures {
     pub professionals: Vec<Professional>,
     pub facilities: Vec<Facility>,
     pub carestack: CarestackFixture,
+    /// Aadhaar → index in `people` or `professionals`, built on load.
+    #[serde(skip)]
+    by_aadhaar: std::collections::HashMap<String, Holder>,
+}
+
+/// Who holds an Aadhaar number in the fixtures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    Person(usize),
+    Professional(usize),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,9 +159,29 @@ impl Fixtures {
     }
 
     pub fn parse(text: &str) -> Result<Fixtures, String> {
-        let f: Fixtures = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut f: Fixtures = serde_json::from_str(text).map_err(|e| e.to_string())?;
         f.validate()?;
+        let people = f.people.iter().enumerate().map(|(i, p)| (p.aadhaar.clone(), Holder::Person(i)));
+        let pros =
+            f.professionals.iter().enumerate().map(|(i, p)| (p.aadhaar.clone(), Holder::Professional(i)));
+        f.by_aadhaar = people.chain(pros).collect();
         Ok(f)
+    }
+
+    /// The index of the person with this Aadhaar.
+    pub fn person(&self, aadhaar: &str) -> Option<usize> {
+        match self.by_aadhaar.get(aadhaar) {
+            Some(Holder::Person(i)) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The index of the healthcare professional with this Aadhaar.
+    pub fn professional(&self, aadhaar: &str) -> Option<usize> {
+        match self.by_aadhaar.get(aadhaar) {
+            Some(Holder::Professional(i)) => Some(*i),
+            _ => None,
+        }
     }
 
     fn validate(&self) -> Result<(), String> {

@@ -193,12 +193,7 @@ fn step<R>(
 pub async fn generate_otp(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let aadhaar = body.str("aadhaar")?;
     checks::aadhaar(aadhaar).map_err(|(rule, m)| ApiError::bad("aadhaar", rule, m))?;
-    let index = st
-        .fixtures
-        .professionals
-        .iter()
-        .position(|p| p.aadhaar == aadhaar)
-        .ok_or_else(|| {
+    let index = st.fixtures.professional(aadhaar).ok_or_else(|| {
             ApiError::rule("aadhaar", "aadhaar-unknown", "no healthcare professional with this Aadhaar in the sandbox fixtures (GET /_sandbox/fixtures lists them)")
         })?;
     let pro = &st.fixtures.professionals[index];
