@@ -80,6 +80,8 @@ pub struct GatewayState {
     pub auth: Store<AuthTxn>,
     /// Linked care contexts: (lower-case ABHA address, HIP id, care-context reference).
     pub links: DashMap<(String, String, String), Millis>,
+    /// The gateway's current callback token and when it was signed (real time).
+    callback_token: std::sync::Mutex<Option<(String, Millis)>>,
 }
 
 impl Default for GatewayState {
@@ -89,6 +91,7 @@ impl Default for GatewayState {
             shares: Store::with_ttl(60 * MINUTE),
             auth: Store::with_ttl(AUTH_EXPIRY),
             links: DashMap::new(),
+            callback_token: std::sync::Mutex::new(None),
         }
     }
 }
@@ -107,9 +110,21 @@ impl GatewayState {
 
     /// A token for the gateway's own callbacks (RS256, `aud: account`, signed by JWKS `keys[0]`),
     /// dated in real time: receivers check it against their own clocks, not the sandbox's.
+    /// One token serves the callbacks of a minute (it is valid for twenty): signing costs more
+    /// than delivering.
     pub fn callback_token(&self) -> String {
         let now = chrono::Utc::now().timestamp_millis();
-        session_claims(GATEWAY_CLIENT, now).map(|c| crypto::sign(&c, Algorithm::RS256)).unwrap_or_default()
+        let mut cached = self.callback_token.lock().unwrap_or_else(|e| e.into_inner());
+        match cached.as_ref() {
+            Some((token, at)) if now - at < 60 * SECOND => token.clone(),
+            _ => {
+                let token = session_claims(GATEWAY_CLIENT, now)
+                    .map(|c| crypto::sign(&c, Algorithm::RS256))
+                    .unwrap_or_default();
+                *cached = Some((token.clone(), now));
+                token
+            }
+        }
     }
 
     /// A callback token a HIP must refuse: `forged` (signed by another key, otherwise valid) or
@@ -314,25 +329,54 @@ fn client_of(req: &HttpRequest, now: Millis) -> ApiResult<String> {
 /// The client a session access token was issued to, if this gateway signed it and it has not
 /// expired in virtual time. Every service that takes the gateway's session token checks it here.
 pub fn session_client(token: &str, now: Millis) -> ApiResult<String> {
-    let claims = crypto::verify(token, Algorithm::RS256).map_err(|e| {
-        ApiError::unauthorized(
-            "Authorization",
-            "session-token",
-            format!("not a token this gateway signed: {e}"),
-        )
-    })?;
-    if claims["typ"] != "Bearer" || claims["aud"] != "account" {
-        return Err(ApiError::unauthorized("Authorization", "session-token", "not a session access token"));
-    }
-    if claims["exp"].as_i64().unwrap_or(0) * 1000 <= now {
+    let (exp, client) = match verified_sessions().get(token) {
+        Some(known) => known.clone(),
+        None => {
+            let claims = crypto::verify(token, Algorithm::RS256).map_err(|e| {
+                ApiError::unauthorized(
+                    "Authorization",
+                    "session-token",
+                    format!("not a token this gateway signed: {e}"),
+                )
+            })?;
+            if claims["typ"] != "Bearer" || claims["aud"] != "account" {
+                return Err(ApiError::unauthorized(
+                    "Authorization",
+                    "session-token",
+                    "not a session access token",
+                ));
+            }
+            let known = (
+                claims["exp"].as_i64().unwrap_or(0),
+                claims["clientId"].as_str().unwrap_or_default().to_string(),
+            );
+            let cache = verified_sessions();
+            if cache.len() >= VERIFIED_SESSIONS {
+                cache.clear();
+            }
+            cache.insert(token.to_string(), known.clone());
+            known
+        }
+    };
+    if exp * 1000 <= now {
         return Err(ApiError::unauthorized(
             "Authorization",
             "session-expired",
             "the session token has expired",
         ));
     }
-    Ok(claims["clientId"].as_str().unwrap_or_default().to_string())
+    Ok(client)
 }
+
+/// Session tokens whose signature and kind were verified: token → (exp, clientId). A client
+/// sends the same token for twenty minutes, and an RSA verification costs far more than the
+/// rest of a call; a forged or altered token never gets in, since its verification fails. The
+/// expiry is still checked on every call. Bounded: emptied when full.
+fn verified_sessions() -> &'static DashMap<String, (i64, String)> {
+    static CACHE: std::sync::OnceLock<DashMap<String, (i64, String)>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(DashMap::new)
+}
+const VERIFIED_SESSIONS: usize = 4096;
 
 fn client(req: &HttpRequest) -> String {
     req.extensions().get::<Client>().map(|c| c.0.clone()).unwrap_or_default()
