@@ -298,12 +298,14 @@ pub fn section(r: &Value) -> String {
     }
     steals.sort_by(f64::total_cmp);
     let probes = probes(r);
-    let best = probes.iter().copied().fold(0.0, f64::max);
+    let best = probes.iter().copied().fold(f(&r["machineSpeed"]["bestProbe"]).unwrap_or(0.0), f64::max);
     let slowest = probes.iter().copied().fold(f64::INFINITY, f64::min);
     if let (Some(lo), Some(hi)) = (steals.first(), steals.last()) {
         out += &format!(
-            "\nThe machine is a VM on a shared host: during these measurements the hypervisor reported {lo:.1}–{hi:.1} % steal (/proc/stat), and a fixed CPU loop run on both cores around each measurement ran at {:.0}–100 % of its best speed. The rounds interleave or repeat so that a slow spell shows: absolute figures are the best round (such a spell only ever slows a run down), ratios the median of the per-round ratios.\n",
-            if best > 0.0 { slowest / best * 100.0 } else { 100.0 }
+            "\nThe machine is a VM on a shared host, whose speed varies: during these measurements the hypervisor reported {lo:.1}–{hi:.1} % steal (/proc/stat), and a fixed CPU loop run on both cores around each measurement (best: {} million iterations/s) ran at {:.0}–100 % of its best speed; the run waited {} s in all for slow spells to pass before measuring. Absolute figures are the best round (a slow spell only ever slows a run down), ratios the median of the per-round ratios.\n",
+            num(&json!(best / 1e6), 0),
+            if best > 0.0 { slowest / best * 100.0 } else { 100.0 },
+            num(&r["machineSpeed"]["waitedForSpeedSeconds"], 0),
         );
     }
     let cores = m["nproc"].as_str().and_then(|n| n.parse::<f64>().ok()).unwrap_or(1.0);
