@@ -219,7 +219,7 @@ fn print_hosted(t: &Target) {
 /// Runs the client program with the sandbox in its environment and waits for it.
 async fn run_client(cmd: &str, t: &Target, timeout: u64) -> Result<(), String> {
     let v = &t.values;
-    let key = abdm_server::crypto::ABHA_KEY.public_spki_b64();
+    let key = abdm_server::abha_public_key();
     let mut child = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(cmd)

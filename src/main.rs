@@ -146,7 +146,7 @@ async fn main() -> ExitCode {
 
 fn print_banner(sandbox: &Sandbox) {
     let url = sandbox.url();
-    let f = &sandbox.state().fixtures;
+    let f = sandbox.fixtures();
     let mut out = format!("abdm-sandbox listening on {url}\n\nAPI families (a client switches by changing its base URL only):\n");
     for (name, real, prefix) in FAMILIES {
         out += &format!("  {name:<40} {url}{prefix:<12} (real: {real})\n");

@@ -26,7 +26,7 @@ use serde_json::json;
 /// The target for a sandbox started in this process: its URL, the first facility's gateway
 /// credentials, the Carestack API key and its fixtures.
 pub fn embedded_target(sandbox: &abdm_server::Sandbox) -> run::Target {
-    sandbox_target(sandbox.url(), &sandbox.state().fixtures, "embedded sandbox")
+    sandbox_target(sandbox.url(), sandbox.fixtures(), "embedded sandbox")
 }
 
 /// The target for a sandbox reachable at `base` whose fixtures are `fixtures`.

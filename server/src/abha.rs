@@ -24,29 +24,47 @@ use crate::body::{bearer, header, parse_uuid, JsonBody, Obj};
 use crate::checks::{self, mask};
 use crate::clock::{Millis, MINUTE, SECOND};
 use crate::crypto::{Padding, ABHA_ALGORITHM, ABHA_KEY};
-use crate::error::{ApiError, ApiResult};
-use crate::fixtures::Person;
+use crate::error::{ApiError, ApiResult, Checked, Rule};
+use crate::fixtures::{Person, PHOTO};
+use crate::flow::{self, Guard};
+use crate::gateway::sessions::Sessions;
 use crate::otp::Otp;
-use crate::state::AppState;
+use crate::shared::Shared;
 use crate::store::Store;
 
+/// The consent code enrol/byAadhaar requires.
 pub const CONSENT_CODE: &str = "abha-enrollment";
+/// The consent version enrol/byAadhaar requires.
 pub const CONSENT_VERSION: &str = "1.4";
 /// Lifetime of the user token (`X-token`) issued at enrolment, in seconds.
 pub const TOKEN_SECONDS: i64 = 1800;
+/// Lifetime of the refresh token issued with it, in seconds.
 pub const REFRESH_SECONDS: i64 = 1_296_000;
 
+/// The steps of this flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
+pub enum Step {
     AadhaarOtpSent,
     Enrolled,
     AddressCreated,
 }
 
+impl flow::Step for Step {
+    fn describe(self) -> &'static str {
+        match self {
+            Step::AadhaarOtpSent => "Aadhaar OTP sent, not yet enrolled",
+            Step::Enrolled => "enrolled",
+            Step::AddressCreated => "ABHA address created (the enrolment is complete)",
+        }
+    }
+}
+
 /// What a pending verification OTP verifies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Contact {
+    /// A mobile number.
     Mobile(String),
+    /// An e-mail address.
     Email(String),
 }
 
@@ -59,6 +77,7 @@ impl Contact {
     }
 }
 
+/// One enrolment, keyed by `txnId`.
 pub struct AbhaTxn {
     person: usize,
     step: Step,
@@ -68,10 +87,22 @@ pub struct AbhaTxn {
     abha_number: Option<String>,
 }
 
+impl flow::Txn for AbhaTxn {
+    type Step = Step;
+    const RESTART: &'static str = "start the enrolment again";
+    fn step(&self) -> Step {
+        self.step
+    }
+    fn locked(&self) -> bool {
+        self.otp.locked()
+    }
+}
+
+/// ABHA's enrolments and the user tokens they issued.
 pub struct AbhaState {
-    pub txns: Store<AbhaTxn>,
+    txns: Store<AbhaTxn>,
     /// User tokens (the X-token) → ABHA number.
-    pub tokens: Store<String>,
+    tokens: Store<String>,
 }
 
 impl Default for AbhaState {
@@ -81,13 +112,20 @@ impl Default for AbhaState {
 }
 
 impl AbhaState {
+    /// No enrolments, no tokens.
     pub fn reset(&self) {
         self.txns.clear();
         self.tokens.clear();
     }
 
+    /// Drops expired enrolments and tokens; returns how many.
     pub fn sweep(&self, now: Millis) -> usize {
         self.txns.sweep(now) + self.tokens.sweep(now)
+    }
+
+    /// Live enrolments.
+    pub fn live(&self) -> usize {
+        self.txns.len()
     }
 }
 
@@ -99,66 +137,60 @@ fn unauthorized_txn(mut e: ApiError) -> ApiError {
     e
 }
 
-fn step<R>(
-    st: &AppState,
+/// One step of the enrolment `id`; see [`flow`]. ABHA answers an unknown or expired
+/// transaction with 401.
+fn advance<R>(
+    sh: &Shared,
+    abha: &AbhaState,
     id: Uuid,
     field: &str,
+    allowed: &[Step],
+    action: &str,
     f: impl FnOnce(&mut AbhaTxn, Millis) -> ApiResult<R>,
 ) -> ApiResult<R> {
-    let now = st.clock.now();
-    st.abha.txns.step(id, field, now, |txn| f(txn, now)).map_err(unauthorized_txn)
-}
-
-fn expect(txn: &AbhaTxn, allowed: &[Step], action: &str, field: &str) -> ApiResult<()> {
-    if txn.otp.locked() {
-        return Err(ApiError::too_many(
-            field,
-            "otp-locked",
-            "too many wrong OTPs; the transaction is locked, start the enrolment again",
-        ));
-    }
-    if allowed.contains(&txn.step) {
-        return Ok(());
-    }
-    let at = match txn.step {
-        Step::AadhaarOtpSent => "Aadhaar OTP sent, not yet enrolled",
-        Step::Enrolled => "enrolled",
-        Step::AddressCreated => "ABHA address created (the enrolment is complete)",
-    };
-    Err(ApiError::rule(
-        field,
-        "step-order",
-        format!("{action} is not allowed now: the transaction is at '{at}'"),
-    ))
+    let now = sh.clock.now();
+    abha.txns.advance(id, now, Guard { field, allowed, action }, |txn| f(txn, now)).map_err(unauthorized_txn)
 }
 
 // ---- the flow --------------------------------------------------------------------------------
 
 /// Sends the Aadhaar OTP for enrolment, or resends it when `resend` names the transaction.
-pub fn request_aadhaar_otp(st: &AppState, aadhaar: &str, resend: Option<Uuid>) -> ApiResult<Value> {
-    let index = st.fixtures.person(aadhaar).ok_or_else(|| {
+pub fn request_aadhaar_otp(
+    sh: &Shared,
+    abha: &AbhaState,
+    aadhaar: &str,
+    resend: Option<Uuid>,
+) -> ApiResult<Value> {
+    let index = sh.fixtures.person(aadhaar).ok_or_else(|| {
         ApiError::rule(
             "loginId",
             "aadhaar-unknown",
             "no person with this Aadhaar in the sandbox fixtures (GET /_sandbox/fixtures lists them)",
         )
     })?;
-    let person = &st.fixtures.people[index];
-    let now = st.clock.now();
+    let person = &sh.fixtures.people[index];
+    let now = sh.clock.now();
     let (id, otp) = match resend {
         Some(id) => {
-            let otp = step(st, id, "txnId", |txn, now| {
-                expect(txn, &[Step::AadhaarOtpSent], "resending the Aadhaar OTP", "txnId")?;
-                if txn.person != index {
-                    return Err(ApiError::rule(
-                        "loginId",
-                        "txn-mismatch",
-                        "this transaction is for another Aadhaar",
-                    ));
-                }
-                txn.otp.resend(now, "txnId")?;
-                Ok(txn.otp.clone())
-            })?;
+            let otp = advance(
+                sh,
+                abha,
+                id,
+                "txnId",
+                &[Step::AadhaarOtpSent],
+                "resending the Aadhaar OTP",
+                |txn, now| {
+                    if txn.person != index {
+                        return Err(ApiError::rule(
+                            "loginId",
+                            "txn-mismatch",
+                            "this transaction is for another Aadhaar",
+                        ));
+                    }
+                    txn.otp.resend(now, "txnId")?;
+                    Ok(txn.otp.clone())
+                },
+            )?;
             (id, otp)
         }
         None => {
@@ -170,10 +202,10 @@ pub fn request_aadhaar_otp(st: &AppState, aadhaar: &str, resend: Option<Uuid>) -
                 pending: None,
                 abha_number: None,
             };
-            (st.abha.txns.insert(txn, now), otp)
+            (abha.txns.insert(txn, now), otp)
         }
     };
-    st.outbox.send(id, &otp, "abha-aadhaar-otp");
+    sh.outbox.send(id, &otp, "abha-aadhaar-otp");
     Ok(json!({
         "txnId": id,
         "message": format!("OTP is sent to Aadhaar registered mobile number ending with {}", mask(&person.mobile, 4)),
@@ -183,20 +215,24 @@ pub fn request_aadhaar_otp(st: &AppState, aadhaar: &str, resend: Option<Uuid>) -
 /// Enrols with the Aadhaar OTP. The answer's `ABHAProfile.mobile` is the mobile given when it is
 /// the Aadhaar-linked one; otherwise the account keeps its own, so the client knows to verify the
 /// new one by OTP.
-pub fn enrol(st: &AppState, id: Uuid, otp: &str, otp_field: &str, mobile: &str) -> ApiResult<Value> {
-    let index = step(st, id, "txnId", |txn, now| {
-        expect(txn, &[Step::AadhaarOtpSent], "enrolment", "txnId")?;
-        txn.otp.verify(otp, now, otp_field)?;
-        txn.step = Step::Enrolled;
-        Ok(txn.person)
-    })?;
-    let person = &st.fixtures.people[index];
-    let (account, is_new) = st.accounts.enrol(index, person);
-    let _ = step(st, id, "txnId", |txn, _| {
-        txn.abha_number = Some(account.abha_number.clone());
-        Ok(())
-    });
-    let token = issue_token(st, &account.abha_number);
+pub fn enrol(
+    sh: &Shared,
+    abha: &AbhaState,
+    id: Uuid,
+    otp: &str,
+    otp_field: &str,
+    mobile: &str,
+) -> ApiResult<Value> {
+    let (index, account, is_new) =
+        advance(sh, abha, id, "txnId", &[Step::AadhaarOtpSent], "enrolment", |txn, now| {
+            txn.otp.verify(otp, now, otp_field)?;
+            let (account, is_new) = sh.accounts.enrol(txn.person, &sh.fixtures.people[txn.person]);
+            txn.abha_number = Some(account.abha_number.clone());
+            txn.step = Step::Enrolled;
+            Ok((txn.person, account, is_new))
+        })?;
+    let person = &sh.fixtures.people[index];
+    let token = issue_token(sh, abha, &account.abha_number);
     let mut profile = profile_json(person, &account);
     profile["mobile"] = json!(if mobile == person.mobile { mobile } else { account.mobile.as_str() });
     Ok(json!({
@@ -214,22 +250,35 @@ pub fn enrol(st: &AppState, id: Uuid, otp: &str, otp_field: &str, mobile: &str) 
 }
 
 /// Sends (or, for the same contact, resends after 60 s) an OTP verifying a mobile or e-mail.
-pub fn request_contact_otp(st: &AppState, id: Uuid, contact: Contact, field: &str) -> ApiResult<Value> {
-    let (otp, to) = step(st, id, "txnId", |txn, now| {
-        expect(txn, &[Step::Enrolled, Step::AddressCreated], "verifying a mobile or e-mail", "txnId")?;
-        let to = match &contact {
-            Contact::Mobile(m) | Contact::Email(m) => m.clone(),
-        };
-        if txn.pending.as_ref() == Some(&contact) {
-            txn.otp.resend(now, field)?;
-        } else {
-            let code = st.fixtures.people[txn.person].otp.clone();
-            txn.otp.reissue(&code, &to, now);
-            txn.pending = Some(contact.clone());
-        }
-        Ok((txn.otp.clone(), to))
-    })?;
-    st.outbox.send(
+pub fn request_contact_otp(
+    sh: &Shared,
+    abha: &AbhaState,
+    id: Uuid,
+    contact: Contact,
+    field: &str,
+) -> ApiResult<Value> {
+    let (otp, to) = advance(
+        sh,
+        abha,
+        id,
+        "txnId",
+        &[Step::Enrolled, Step::AddressCreated],
+        "verifying a mobile or e-mail",
+        |txn, now| {
+            let to = match &contact {
+                Contact::Mobile(m) | Contact::Email(m) => m.clone(),
+            };
+            if txn.pending.as_ref() == Some(&contact) {
+                txn.otp.resend(now, field)?;
+            } else {
+                let code = sh.fixtures.people[txn.person].otp.clone();
+                txn.otp.reissue(&code, &to, now);
+                txn.pending = Some(contact.clone());
+            }
+            Ok((txn.otp.clone(), to))
+        },
+    )?;
+    sh.outbox.send(
         id,
         &otp,
         if matches!(contact, Contact::Mobile(_)) { "abha-mobile-otp" } else { "abha-email-otp" },
@@ -240,42 +289,50 @@ pub fn request_contact_otp(st: &AppState, id: Uuid, contact: Contact, field: &st
 /// Verifies a mobile or e-mail OTP. A wrong or expired OTP is answered 200 with
 /// `authResult: "failure"` (as ABDM does), still counted; the fifth wrong one locks.
 pub fn verify_contact_otp(
-    st: &AppState,
+    sh: &Shared,
+    abha: &AbhaState,
     id: Uuid,
     otp: &str,
     otp_field: &str,
     scope: &str,
 ) -> ApiResult<Value> {
-    let outcome = step(st, id, "txnId", |txn, now| {
-        expect(txn, &[Step::Enrolled, Step::AddressCreated], "verifying an OTP", "txnId")?;
-        let Some(contact) = txn.pending.clone() else {
-            return Err(ApiError::rule("txnId", "step-order", "no mobile or e-mail OTP was requested"));
-        };
-        if contact.scope() != scope {
-            return Err(ApiError::bad(
-                "scope",
-                "scope",
-                format!("the pending OTP is for {}, not {scope}", contact.scope()),
-            ));
-        }
-        match txn.otp.verify(otp, now, otp_field) {
-            Ok(()) => {
-                txn.pending = None;
-                Ok(Ok((contact, txn.abha_number.clone().unwrap_or_default())))
+    let outcome = advance(
+        sh,
+        abha,
+        id,
+        "txnId",
+        &[Step::Enrolled, Step::AddressCreated],
+        "verifying an OTP",
+        |txn, now| {
+            let Some(contact) = txn.pending.clone() else {
+                return Err(ApiError::rule("txnId", "step-order", "no mobile or e-mail OTP was requested"));
+            };
+            if contact.scope() != scope {
+                return Err(ApiError::bad(
+                    "scope",
+                    "scope",
+                    format!("the pending OTP is for {}, not {scope}", contact.scope()),
+                ));
             }
-            Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => Ok(Err(e)),
-            Err(e) => Err(e),
-        }
-    })?;
+            match txn.otp.verify(otp, now, otp_field) {
+                Ok(()) => {
+                    txn.pending = None;
+                    Ok(Ok((contact, txn.abha_number.clone().unwrap_or_default())))
+                }
+                Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => Ok(Err(e)),
+                Err(e) => Err(e),
+            }
+        },
+    )?;
     match outcome {
         Ok((contact, number)) => {
             let message = match &contact {
                 Contact::Mobile(m) => {
-                    st.accounts.update(&number, |a| a.mobile = m.clone());
+                    sh.accounts.update(&number, |a| a.mobile = m.clone());
                     "Mobile Number linked successfully."
                 }
                 Contact::Email(e) => {
-                    st.accounts.update(&number, |a| a.email = Some(e.clone()));
+                    sh.accounts.update(&number, |a| a.email = Some(e.clone()));
                     "Email address linked successfully."
                 }
             };
@@ -295,12 +352,12 @@ pub fn verify_contact_otp(
 }
 
 /// Free ABHA address suggestions (local parts) from the person's name and birth date.
-pub fn suggestions(st: &AppState, id: Uuid, field: &str) -> ApiResult<Vec<String>> {
-    let index = step(st, id, field, |txn, _| {
-        expect(txn, &[Step::Enrolled], "asking for ABHA address suggestions", field)?;
-        Ok(txn.person)
-    })?;
-    let p = &st.fixtures.people[index];
+pub fn suggestions(sh: &Shared, abha: &AbhaState, id: Uuid, field: &str) -> ApiResult<Vec<String>> {
+    let index =
+        advance(sh, abha, id, field, &[Step::Enrolled], "asking for ABHA address suggestions", |txn, _| {
+            Ok(txn.person)
+        })?;
+    let p = &sh.fixtures.people[index];
     // Name parts of ASCII letters and digits, cut so that every candidate fits the 18-character
     // rule; a name with none (another script) falls back to a neutral stem.
     let clean = |s: &str, n: usize| {
@@ -327,7 +384,7 @@ pub fn suggestions(st: &AppState, id: Uuid, field: &str) -> ApiResult<Vec<String
             break;
         }
         if check_v3_address(&c).is_ok()
-            && !st.accounts.address_taken(&format!("{c}{DOMAIN}"))
+            && !sh.accounts.address_taken(&format!("{c}{DOMAIN}"))
             && !out.contains(&c)
         {
             out.push(c);
@@ -337,32 +394,35 @@ pub fn suggestions(st: &AppState, id: Uuid, field: &str) -> ApiResult<Vec<String
 }
 
 /// Creates the chosen ABHA address (a local part, v3 rule) and makes it preferred.
-pub fn create_address(st: &AppState, id: Uuid, local: &str, preferred: bool) -> ApiResult<Value> {
-    check_v3_address(local).map_err(|m| ApiError::bad("abhaAddress", "abha-address-policy", m))?;
-    let number = step(st, id, "txnId", |txn, _| {
-        expect(txn, &[Step::Enrolled], "creating an ABHA address", "txnId")?;
-        Ok(txn.abha_number.clone().unwrap_or_default())
-    })?;
+pub fn create_address(
+    sh: &Shared,
+    abha: &AbhaState,
+    id: Uuid,
+    local: &str,
+    preferred: bool,
+) -> ApiResult<Value> {
+    check_v3_address(local).bad("abhaAddress")?;
     let address = format!("{local}{DOMAIN}");
-    if !st.accounts.add_address(&number, &address, preferred) {
-        return Err(ApiError::rule(
-            "abhaAddress",
-            "abha-address-taken",
-            format!("{address} is already taken"),
-        ));
-    }
-    let _ = step(st, id, "txnId", |txn, _| {
+    let number = advance(sh, abha, id, "txnId", &[Step::Enrolled], "creating an ABHA address", |txn, _| {
+        let number = txn.abha_number.clone().unwrap_or_default();
+        if !sh.accounts.add_address(&number, &address, preferred) {
+            return Err(ApiError::rule(
+                "abhaAddress",
+                "abha-address-taken",
+                format!("{address} is already taken"),
+            ));
+        }
         txn.step = Step::AddressCreated;
-        Ok(())
-    });
-    let preferred_address = st.accounts.by_number(&number).and_then(|a| a.preferred).unwrap_or(address);
+        Ok(number)
+    })?;
+    let preferred_address = sh.accounts.by_number(&number).and_then(|a| a.preferred).unwrap_or(address);
     Ok(json!({"txnId": id, "healthIdNumber": number, "preferredAbhaAddress": preferred_address}))
 }
 
 /// The ABHA v3 address rule: 8–18 characters, letters and digits with at most one `.` and one
 /// `_`, neither first nor last, not 14 digits alone; the local part only (no `@sbx`).
-pub fn check_v3_address(local: &str) -> Result<(), String> {
-    let fail = |why: &str| Err(format!("{local:?}: {why}"));
+pub fn check_v3_address(local: &str) -> Result<(), Rule> {
+    let fail = |why: &str| Err(Rule::new("abha-address-policy", format!("{local:?}: {why}")));
     if local.contains('@') {
         return fail("give the local part only, without the @sbx domain");
     }
@@ -387,8 +447,8 @@ pub fn check_v3_address(local: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn issue_token(st: &AppState, abha_number: &str) -> String {
-    let id = st.abha.tokens.insert(abha_number.to_string(), st.clock.now());
+fn issue_token(sh: &Shared, abha: &AbhaState, abha_number: &str) -> String {
+    let id = abha.tokens.insert(abha_number.to_string(), sh.clock.now());
     format!("sbx-abha.{}", id.simple())
 }
 
@@ -407,7 +467,7 @@ pub fn profile_json(p: &Person, a: &AbhaAccount) -> Value {
         "monthOfBirth": p.month_of_birth.map(|m| format!("{m:02}")).unwrap_or_default(),
         "dayOfBirth": p.day_of_birth.map(|d| format!("{d:02}")).unwrap_or_default(),
         "gender": p.gender,
-        "photo": crate::hpr::PHOTO,
+        "photo": PHOTO,
         "mobile": a.mobile,
         "email": a.email.clone().unwrap_or_default(),
         "phrAddress": a.addresses,
@@ -426,6 +486,7 @@ pub fn profile_json(p: &Person, a: &AbhaAccount) -> Value {
 
 // ---- ABHA v3 routes --------------------------------------------------------------------------
 
+/// The ABHA v3 routes under `/abha/api/v3`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/abha/api/v3/profile/public/certificate", web::get().to(certificate)).service(
         web::scope("/abha/api/v3")
@@ -450,14 +511,17 @@ async fn require_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let now = req.app_data::<web::Data<AppState>>().map(|st| st.clock.now()).unwrap_or_default();
-    match check_headers(req.request(), now) {
+    let checked = match (req.app_data::<web::Data<Shared>>(), req.app_data::<web::Data<Sessions>>()) {
+        (Some(sh), Some(sessions)) => check_headers(req.request(), sessions, sh.clock.now()),
+        _ => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "app-data", "the app is misconfigured")),
+    };
+    match checked {
         Ok(()) => Ok(next.call(req).await?.map_into_boxed_body()),
         Err(e) => Ok(req.into_response(e.error_response())),
     }
 }
 
-fn check_headers(req: &HttpRequest, now: Millis) -> ApiResult<()> {
+fn check_headers(req: &HttpRequest, sessions: &Sessions, now: Millis) -> ApiResult<()> {
     let auth = header(req, "Authorization").ok_or_else(|| {
         ApiError::unauthorized("Authorization", "bearer", "missing 'Bearer <gateway session token>'")
     })?;
@@ -468,7 +532,7 @@ fn check_headers(req: &HttpRequest, now: Millis) -> ApiResult<()> {
             "must be 'Bearer <gateway session token>'",
         ));
     };
-    crate::gateway::session_client(token, now)?;
+    sessions.client(token, now)?;
     let request_id = header(req, "REQUEST-ID")
         .ok_or_else(|| ApiError::bad("REQUEST-ID", "required", "header is required"))?;
     parse_uuid("REQUEST-ID", request_id)?;
@@ -492,7 +556,11 @@ fn check_headers(req: &HttpRequest, now: Millis) -> ApiResult<()> {
 }
 
 /// The scopes a `request/otp` may carry, and what each needs.
-async fn v3_request_otp(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn v3_request_otp(
+    sh: web::Data<Shared>,
+    abha: web::Data<AbhaState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let root = body.root();
     let scope = root.strings("scope")?;
     let hint = root.str("loginHint")?;
@@ -510,23 +578,23 @@ async fn v3_request_otp(st: web::Data<AppState>, body: JsonBody) -> ApiResult<Ht
         ["abha-enrol"] => {
             want("aadhaar", "aadhaar")?;
             let aadhaar = ABHA_KEY.decrypt("loginId", root.str("loginId")?, Padding::OaepSha1)?;
-            checks::aadhaar(&aadhaar).map_err(|(rule, m)| ApiError::bad("loginId", rule, format!("Aadhaar {m}")))?;
+            checks::aadhaar(&aadhaar).bad_noting("loginId", "Aadhaar ")?;
             let resend = root.opt_str("txnId")?.map(|t| parse_uuid("txnId", t)).transpose()?;
-            request_aadhaar_otp(&st, &aadhaar, resend)?
+            request_aadhaar_otp(&sh, &abha, &aadhaar, resend)?
         }
         ["abha-enrol", "mobile-verify"] => {
             want("mobile", "abdm")?;
             let id = root.txn_id("txnId")?;
             let mobile = ABHA_KEY.decrypt("loginId", root.str("loginId")?, Padding::OaepSha1)?;
-            checks::mobile(&mobile).map_err(|(rule, m)| ApiError::bad("loginId", rule, m))?;
-            request_contact_otp(&st, id, Contact::Mobile(mobile), "txnId")?
+            checks::mobile(&mobile).bad("loginId")?;
+            request_contact_otp(&sh, &abha, id, Contact::Mobile(mobile), "txnId")?
         }
         ["abha-enrol", "email-verify"] => {
             want("email", "abdm")?;
             let id = root.txn_id("txnId")?;
             let email = ABHA_KEY.decrypt("loginId", root.str("loginId")?, Padding::OaepSha1)?;
-            crate::hpr::check_email(&email).map_err(|m| ApiError::bad("loginId", "email-format", m))?;
-            request_contact_otp(&st, id, Contact::Email(email), "txnId")?
+            checks::email(&email).bad("loginId")?;
+            request_contact_otp(&sh, &abha, id, Contact::Email(email), "txnId")?
         }
         other => {
             return Err(ApiError::bad(
@@ -548,7 +616,7 @@ fn near_now(at: Millis, virtual_now: Millis) -> bool {
 
 /// `authData.otp` of enrol/byAadhaar and auth/byAbdm: the txnId, the decrypted OTP, and a
 /// `timeStamp` that, when given, must be within 10 minutes of the server's time.
-fn otp_block<'a>(st: &AppState, root: &Obj<'a>) -> ApiResult<(Uuid, String, Obj<'a>)> {
+fn otp_block<'a>(sh: &Shared, root: &Obj<'a>) -> ApiResult<(Uuid, String, Obj<'a>)> {
     let auth = root.obj("authData")?;
     let methods = auth.strings("authMethods")?;
     if methods != ["otp"] {
@@ -558,11 +626,11 @@ fn otp_block<'a>(st: &AppState, root: &Obj<'a>) -> ApiResult<(Uuid, String, Obj<
     let id = otp.txn_id("txnId")?;
     let field = otp.name("otpValue");
     let value = ABHA_KEY.decrypt(&field, otp.str("otpValue")?, Padding::OaepSha1)?;
-    checks::otp(&value).map_err(|(rule, m)| ApiError::bad(&field, rule, m))?;
+    checks::otp(&value).bad(&field)?;
     if let Some(ts) = otp.opt_str("timeStamp")? {
         let at = chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%d %H:%M:%S")
             .map_err(|_| ApiError::bad(&otp.name("timeStamp"), "timestamp", "must be yyyy-MM-dd HH:mm:ss"))?;
-        if !near_now(at.and_utc().timestamp_millis(), st.clock.now()) {
+        if !near_now(at.and_utc().timestamp_millis(), sh.clock.now()) {
             return Err(ApiError::bad(
                 &otp.name("timeStamp"),
                 "timestamp-skew",
@@ -573,7 +641,11 @@ fn otp_block<'a>(st: &AppState, root: &Obj<'a>) -> ApiResult<(Uuid, String, Obj<
     Ok((id, value, otp))
 }
 
-async fn v3_enrol(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn v3_enrol(
+    sh: web::Data<Shared>,
+    abha: web::Data<AbhaState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let root = body.root();
     let consent = root.obj("consent")?;
     if consent.str("code")? != CONSENT_CODE {
@@ -582,13 +654,17 @@ async fn v3_enrol(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResp
     if consent.str("version")? != CONSENT_VERSION {
         return Err(ApiError::bad("consent.version", "consent", format!("must be {CONSENT_VERSION:?}")));
     }
-    let (id, otp, block) = otp_block(&st, &root)?;
+    let (id, otp, block) = otp_block(&sh, &root)?;
     let mobile = block.str("mobile")?;
-    checks::mobile(mobile).map_err(|(rule, m)| ApiError::bad(&block.name("mobile"), rule, m))?;
-    Ok(HttpResponse::Ok().json(enrol(&st, id, &otp, &block.name("otpValue"), mobile)?))
+    checks::mobile(mobile).bad(&block.name("mobile"))?;
+    Ok(HttpResponse::Ok().json(enrol(&sh, &abha, id, &otp, &block.name("otpValue"), mobile)?))
 }
 
-async fn v3_auth_by_abdm(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn v3_auth_by_abdm(
+    sh: web::Data<Shared>,
+    abha: web::Data<AbhaState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let root = body.root();
     let scope = root.strings("scope")?;
     let kind = match scope.as_slice() {
@@ -603,20 +679,28 @@ async fn v3_auth_by_abdm(st: web::Data<AppState>, body: JsonBody) -> ApiResult<H
             ))
         }
     };
-    let (id, otp, block) = otp_block(&st, &root)?;
-    Ok(HttpResponse::Ok().json(verify_contact_otp(&st, id, &otp, &block.name("otpValue"), kind)?))
+    let (id, otp, block) = otp_block(&sh, &root)?;
+    Ok(HttpResponse::Ok().json(verify_contact_otp(&sh, &abha, id, &otp, &block.name("otpValue"), kind)?))
 }
 
-async fn v3_suggestion(st: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
+async fn v3_suggestion(
+    sh: web::Data<Shared>,
+    abha: web::Data<AbhaState>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
     let txn = header(&req, "TRANSACTION_ID").ok_or_else(|| {
         ApiError::bad("TRANSACTION_ID", "required", "header is required (the enrolment txnId)")
     })?;
     let id = parse_uuid("TRANSACTION_ID", txn)?;
-    let list = suggestions(&st, id, "TRANSACTION_ID")?;
+    let list = suggestions(&sh, &abha, id, "TRANSACTION_ID")?;
     Ok(HttpResponse::Ok().json(json!({"txnId": id, "abhaAddressList": list})))
 }
 
-async fn v3_abha_address(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn v3_abha_address(
+    sh: web::Data<Shared>,
+    abha: web::Data<AbhaState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let id = body.txn_id("txnId")?;
     let address = body.str("abhaAddress")?;
     let preferred = match body.opt_uint("preferred")? {
@@ -624,11 +708,15 @@ async fn v3_abha_address(st: web::Data<AppState>, body: JsonBody) -> ApiResult<H
         Some(0) => false,
         Some(_) => return Err(ApiError::bad("preferred", "type", "must be 0 or 1")),
     };
-    Ok(HttpResponse::Ok().json(create_address(&st, id, address, preferred)?))
+    Ok(HttpResponse::Ok().json(create_address(&sh, &abha, id, address, preferred)?))
 }
 
 /// `GET profile/account` with `X-token: Bearer <token from enrolment>`.
-async fn v3_profile(st: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
+async fn v3_profile(
+    sh: web::Data<Shared>,
+    abha: web::Data<AbhaState>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
     let raw = header(&req, "X-token")
         .ok_or_else(|| ApiError::unauthorized("X-token", "x-token", "header is required"))?;
     let token = bearer(raw)
@@ -638,14 +726,14 @@ async fn v3_profile(st: web::Data<AppState>, req: HttpRequest) -> ApiResult<Http
         .strip_prefix("sbx-abha.")
         .and_then(|t| Uuid::parse_str(t).ok())
         .ok_or_else(|| ApiError::unauthorized("X-token", "x-token", "not a token this sandbox issued"))?;
-    let number = st.abha.tokens.read(id, "X-token", st.clock.now(), String::clone).map_err(|e| {
+    let number = abha.tokens.read(id, "X-token", sh.clock.now(), String::clone).map_err(|e| {
         let rule = if e.rule == "txn-expired" { "x-token-expired" } else { "x-token-unknown" };
         ApiError::unauthorized("X-token", rule, "the token is unknown or has expired")
     })?;
-    let account = st.accounts.by_number(&number).ok_or_else(|| {
+    let account = sh.accounts.by_number(&number).ok_or_else(|| {
         ApiError::unauthorized("X-token", "x-token", "the account no longer exists (reset?)")
     })?;
-    let mut profile = profile_json(&st.fixtures.people[account.person], &account);
+    let mut profile = profile_json(&sh.fixtures.people[account.person], &account);
     profile["preferredAbhaAddress"] = profile["preferredAddress"].clone();
     Ok(HttpResponse::Ok().json(profile))
 }

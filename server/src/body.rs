@@ -249,3 +249,8 @@ fn describe(v: &Value) -> String {
         other => type_name(other).to_string(),
     }
 }
+
+/// The one error handler of typed query strings (`web::Query<T>`): a 400 naming the query.
+pub fn query_error(e: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::bad("query", "query", e.to_string()).into()
+}

@@ -4,88 +4,140 @@
 //! receiver costs a journal entry, never request latency, and memory stays bounded: the queue and
 //! the number of deliveries in flight are both capped (an overflow is journalled as dropped).
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use actix_web::web::Data;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Semaphore};
-use uuid::Uuid;
 
-use crate::journal::{Body, Record};
-use crate::state::AppState;
+use crate::clock::{Millis, SECOND};
+use crate::error::{ApiError, ApiResult};
+use crate::journal::Journal;
 
 /// Queued callbacks at most; more are dropped (and journalled).
 pub const QUEUE: usize = 4096;
 /// Deliveries in flight at most.
 pub const IN_FLIGHT: usize = 256;
-/// Attempts per callback, and the timeout of each.
+/// Attempts per callback.
 pub const ATTEMPTS: u32 = 3;
+/// The timeout of each attempt.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Which id header a callback carries: `X-HIP-ID` for HIPs, `X-HIU-ID` for HIUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Receiver {
+    /// A health information provider.
     Hip,
+    /// A health information user.
     Hiu,
 }
 
-#[derive(Debug, Clone)]
+/// Told the outcome of a delivery, by the flow that asked for it.
+pub type OnDelivered = Arc<dyn Fn(Delivery) + Send + Sync>;
+
+/// One callback to deliver.
+#[derive(Clone)]
 pub struct Callback {
     /// The receiver's bridge base URL.
     pub base: String,
     /// The path appended to it, e.g. `/v0.5/patients/profile/share`.
     pub path: String,
+    /// Which id header to send.
     pub receiver: Receiver,
+    /// The receiver's HIP or HIU id, sent in that header.
     pub receiver_id: String,
+    /// The JSON body.
     pub body: Value,
-    /// Set for profile shares, whose delivery outcome is recorded on the share.
-    pub share: Option<Uuid>,
+    /// Told the delivery's outcome (a share records it).
+    pub on_delivered: Option<OnDelivered>,
     /// A token to send instead of a fresh gateway one (tests of a HIP's token checks).
     pub token: Option<String>,
     /// A callback to queue once this one has been delivered (or given up on).
     pub then: Option<Box<Callback>>,
 }
 
-/// The outcome of one delivery, as recorded on a share.
+/// The outcome of one delivery.
 #[derive(Debug, Clone)]
 pub struct Delivery {
+    /// The receiver's last HTTP status, if it answered.
     pub status: Option<u16>,
+    /// Why the last attempt failed, if it did.
     pub error: Option<String>,
+    /// Attempts made.
     pub attempts: u32,
 }
 
+/// Signs the gateway's callback tokens: given real time, a fresh token.
+pub type Signer = fn(Millis) -> String;
+
+/// The queue of callbacks and everything delivering them needs.
 pub struct Dispatcher {
     tx: mpsc::Sender<Callback>,
-    rx: std::sync::Mutex<Option<mpsc::Receiver<Callback>>>,
-}
-
-impl Default for Dispatcher {
-    fn default() -> Self {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        Dispatcher { tx, rx: std::sync::Mutex::new(Some(rx)) }
-    }
+    rx: Mutex<Option<mpsc::Receiver<Callback>>>,
+    journal: Data<Journal>,
+    /// The scripted faults, applied to callbacks and (by [`inbound_faults`]) to inbound calls.
+    pub faults: Data<Faults>,
+    signer: Signer,
+    token: Mutex<Option<(String, Millis)>>,
 }
 
 impl Dispatcher {
+    /// A dispatcher journalling into `journal`, applying `faults`, signing with `signer`.
+    pub fn new(journal: Data<Journal>, faults: Data<Faults>, signer: Signer) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        Dispatcher { tx, rx: Mutex::new(Some(rx)), journal, faults, signer, token: Mutex::new(None) }
+    }
+
     /// Queues a callback; never waits.
-    pub fn send(&self, st: &AppState, cb: Callback) {
+    pub fn send(&self, cb: Callback) {
         if let Err(e) = self.tx.try_send(cb) {
             let cb = match e {
                 mpsc::error::TrySendError::Full(cb) | mpsc::error::TrySendError::Closed(cb) => cb,
             };
-            journal(st, &cb, None, &json!({"error": "dropped: the callback queue is full"}));
+            self.journal(&cb, None, json!({"error": "dropped: the callback queue is full"}));
         }
+    }
+
+    /// Journals a callback that could not be sent at all (the receiver has no bridge URL).
+    pub fn not_sent(&self, path: &str, body: &Value, why: String) {
+        self.journal.outbound(path.to_string(), None, body, json!({"error": format!("not sent: {why}")}));
     }
 
     /// Takes the receiving end, once, for [`run`].
     pub fn take_receiver(&self) -> Option<mpsc::Receiver<Callback>> {
         self.rx.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
+
+    /// A token for the gateway's own callbacks, dated in real time: receivers check it against
+    /// their own clocks, not the sandbox's. One token serves the callbacks of a minute (it is
+    /// valid for twenty): signing costs more than delivering.
+    fn token(&self) -> String {
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut cached = self.token.lock().unwrap_or_else(|e| e.into_inner());
+        match cached.as_ref() {
+            Some((token, at)) if now - at < 60 * SECOND => token.clone(),
+            _ => {
+                let token = (self.signer)(now);
+                *cached = Some((token.clone(), now));
+                token
+            }
+        }
+    }
+
+    fn journal(&self, cb: &Callback, status: Option<u16>, response: Value) {
+        self.journal.outbound(
+            format!("{}{}", cb.base.trim_end_matches('/'), cb.path),
+            status,
+            &cb.body,
+            response,
+        );
+    }
 }
 
 /// Delivers queued callbacks until the queue closes.
-pub async fn run(state: actix_web::web::Data<AppState>, mut rx: mpsc::Receiver<Callback>) {
+pub async fn run(dispatcher: Data<Dispatcher>, mut rx: mpsc::Receiver<Callback>) {
     let client = reqwest::Client::builder()
         .timeout(ATTEMPT_TIMEOUT)
         .connect_timeout(Duration::from_secs(3))
@@ -93,29 +145,29 @@ pub async fn run(state: actix_web::web::Data<AppState>, mut rx: mpsc::Receiver<C
         .unwrap_or_default();
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(cb) = rx.recv().await {
-        let fault = state.faults.outbound(&cb.path);
+        let fault = dispatcher.faults.outbound(&cb.path);
         if fault.as_ref().is_some_and(|f| f.drop) {
-            journal(&state, &cb, None, &json!({"error": "dropped by a scripted fault"}));
+            dispatcher.journal(&cb, None, json!({"error": "dropped by a scripted fault"}));
             continue;
         }
         let copies = if fault.as_ref().is_some_and(|f| f.duplicate) { 2 } else { 1 };
         let delay = fault.as_ref().and_then(|f| f.delay_seconds).unwrap_or(0.0);
         for _ in 0..copies {
             let Ok(permit) = slots.clone().try_acquire_owned() else {
-                journal(&state, &cb, None, &json!({"error": "dropped: too many callbacks in flight"}));
+                dispatcher.journal(&cb, None, json!({"error": "dropped: too many callbacks in flight"}));
                 continue;
             };
-            let (state, client, cb) = (state.clone(), client.clone(), cb.clone());
+            let (dispatcher, client, cb) = (dispatcher.clone(), client.clone(), cb.clone());
             tokio::spawn(async move {
                 if delay > 0.0 {
                     tokio::time::sleep(Duration::from_secs_f64(delay)).await;
                 }
-                let outcome = deliver(&state, &client, &cb).await;
-                if let Some(share) = cb.share {
-                    state.gateway.record_delivery(share, outcome);
+                let outcome = deliver(&dispatcher, &client, &cb).await;
+                if let Some(told) = &cb.on_delivered {
+                    told(outcome);
                 }
                 if let Some(next) = cb.then.clone() {
-                    state.callbacks.send(&state, *next);
+                    dispatcher.send(*next);
                 }
                 drop(permit);
             });
@@ -123,7 +175,7 @@ pub async fn run(state: actix_web::web::Data<AppState>, mut rx: mpsc::Receiver<C
     }
 }
 
-async fn deliver(st: &AppState, client: &reqwest::Client, cb: &Callback) -> Delivery {
+async fn deliver(d: &Dispatcher, client: &reqwest::Client, cb: &Callback) -> Delivery {
     let url = format!("{}{}", cb.base.trim_end_matches('/'), cb.path);
     let header = match cb.receiver {
         Receiver::Hip => "X-HIP-ID",
@@ -131,7 +183,7 @@ async fn deliver(st: &AppState, client: &reqwest::Client, cb: &Callback) -> Deli
     };
     let mut last = Delivery { status: None, error: None, attempts: 0 };
     for attempt in 1..=ATTEMPTS {
-        let token = cb.token.clone().unwrap_or_else(|| st.gateway.callback_token());
+        let token = cb.token.clone().unwrap_or_else(|| d.token());
         let sent = client
             .post(&url)
             .header("Authorization", format!("Bearer {token}"))
@@ -151,7 +203,7 @@ async fn deliver(st: &AppState, client: &reqwest::Client, cb: &Callback) -> Deli
                         None => json!(text),
                         Some((cut, _)) => json!(format!("{}…", &text[..cut])),
                     });
-                journal(st, cb, Some(status), &body);
+                d.journal(cb, Some(status), body);
                 last.status = Some(status);
                 last.error = None;
                 if status < 500 {
@@ -162,7 +214,7 @@ async fn deliver(st: &AppState, client: &reqwest::Client, cb: &Callback) -> Deli
             Err(e) => {
                 let why =
                     if e.is_timeout() { format!("timed out: {e}") } else { format!("not delivered: {e}") };
-                journal(st, cb, None, &json!({"error": why, "attempt": attempt}));
+                d.journal(cb, None, json!({"error": why, "attempt": attempt}));
                 last.error = Some(why);
             }
         }
@@ -171,22 +223,6 @@ async fn deliver(st: &AppState, client: &reqwest::Client, cb: &Callback) -> Deli
         }
     }
     last
-}
-
-fn journal(st: &AppState, cb: &Callback, status: Option<u16>, response: &Value) {
-    let mut request = cb.body.clone();
-    crate::journal::mask(&mut request);
-    crate::journal::shorten(&mut request);
-    st.journal.record(Record {
-        at: st.clock.now(),
-        direction: "outbound",
-        method: "POST".into(),
-        path: format!("{}{}", cb.base.trim_end_matches('/'), cb.path),
-        status: status.unwrap_or(0),
-        request: Body::Json(request),
-        response: Body::Json(response.clone()),
-        correlation: None,
-    });
 }
 
 // ---- scripted faults -----------------------------------------------------------------------------
@@ -209,16 +245,19 @@ pub struct Fault {
     pub status: Option<u16>,
 }
 
+/// The scripted faults of one sandbox.
 #[derive(Default)]
 pub struct Faults {
     rules: RwLock<Vec<Fault>>,
 }
 
 impl Faults {
+    /// The faults in force.
     pub fn list(&self) -> Vec<Fault> {
         self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Replaces the faults in force.
     pub fn set(&self, faults: Vec<Fault>) {
         *self.rules.write().unwrap_or_else(|e| e.into_inner()) = faults;
     }
@@ -239,28 +278,21 @@ impl Faults {
     }
 }
 
-/// Checks a list of faults; the message names the entry and field at fault.
-pub fn validate(faults: &[Fault]) -> Result<(), (String, String)> {
+/// Checks a list of faults; the error names the entry and field at fault.
+pub fn validate(faults: &[Fault]) -> ApiResult<()> {
     for (i, f) in faults.iter().enumerate() {
-        let at = |field: &str| format!("faults[{i}].{field}");
+        let bad = |field: &str, why: &str| Err(ApiError::bad(&format!("faults[{i}].{field}"), "fault", why));
         if !f.path.starts_with('/') {
-            return Err((at("path"), "must start with '/'".into()));
+            return bad("path", "must start with '/'");
         }
-        if let Some(d) = f.delay_seconds {
-            if !(0.0..=120.0).contains(&d) {
-                return Err((at("delaySeconds"), "must be between 0 and 120".into()));
-            }
+        if f.delay_seconds.is_some_and(|d| !(0.0..=120.0).contains(&d)) {
+            return bad("delaySeconds", "must be between 0 and 120");
         }
-        if let Some(s) = f.status {
-            if !(100..=599).contains(&s) {
-                return Err((at("status"), "must be an HTTP status (100-599)".into()));
-            }
+        if f.status.is_some_and(|s| !(100..=599).contains(&s)) {
+            return bad("status", "must be an HTTP status (100-599)");
         }
         if !f.drop && !f.duplicate && f.delay_seconds.is_none() && f.status.is_none() {
-            return Err((
-                at("path"),
-                "the fault does nothing: give delaySeconds, drop, duplicate or status".into(),
-            ));
+            return bad("path", "the fault does nothing: give delaySeconds, drop, duplicate or status");
         }
     }
     Ok(())
@@ -272,12 +304,12 @@ pub async fn inbound_faults(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     let status = req
-        .app_data::<actix_web::web::Data<AppState>>()
+        .app_data::<Data<Faults>>()
         .filter(|_| !req.path().starts_with("/_sandbox/"))
-        .and_then(|st| st.faults.inbound_status(req.path()));
+        .and_then(|faults| faults.inbound_status(req.path()));
     match status.and_then(|s| actix_web::http::StatusCode::from_u16(s).ok()) {
         Some(status) => {
-            let e = crate::error::ApiError::new(
+            let e = ApiError::new(
                 status,
                 "scripted-fault",
                 format!("path: {} answers {} by a scripted fault", req.path(), status.as_u16()),

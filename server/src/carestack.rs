@@ -6,31 +6,22 @@
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpResponse, ResponseError};
 use serde_json::json;
 
-use crate::abha::{self, Contact};
+use serde::Deserialize;
+
+use crate::abha::{self, AbhaState, Contact};
 use crate::body::{parse_uuid, JsonBody};
 use crate::checks;
 use crate::crypto::{Padding, ABHA_KEY};
+use crate::error::{ApiError, ApiResult, Checked};
+use crate::shared::Shared;
 
-use crate::error::{ApiError, ApiResult};
-use crate::hpr::Handler;
-use crate::state::AppState;
-
+/// The Carestack routes under `/carestack`: HPR from [`crate::hpr::ROUTES`], then ABHA.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let hpr: [(&str, Handler); 8] = [
-        ("/aadhaar/generateOtp", Handler::GenerateOtp),
-        ("/aadhaar/verifyOtp", Handler::VerifyOtp),
-        ("/check/account-exist", Handler::CheckAccount),
-        ("/demographic-auth/mobile", Handler::DemographicAuth),
-        ("/generate/mobileOtp", Handler::GenerateMobileOtp),
-        ("/verify/mobileOtp", Handler::VerifyMobileOtp),
-        ("/hpId/suggestion", Handler::Suggestion),
-        ("/hprId/create", Handler::Create),
-    ];
     let mut scope = web::scope("/carestack").wrap(from_fn(authorize));
-    for (path, handler) in hpr {
+    for (_, path, handler) in crate::hpr::ROUTES {
         scope = scope.route(path, handler.route());
     }
     const ABHA: &str = "/patient/registration/abha";
@@ -49,62 +40,97 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 fn decrypt_otp(body: &JsonBody, field: &str) -> ApiResult<String> {
     let otp = ABHA_KEY.decrypt(field, body.str(field)?, Padding::OaepSha1)?;
-    checks::otp(&otp).map_err(|(rule, m)| ApiError::bad(field, rule, m))?;
+    checks::otp(&otp).bad(field)?;
     Ok(otp)
 }
 
 /// `{"aadhaar": enc(aadhaar)}` (with `txnId`: a resend) → `{txnId, message}`.
-async fn abha_request_otp(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn abha_request_otp(
+    sh: web::Data<Shared>,
+    abha: web::Data<AbhaState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let aadhaar = ABHA_KEY.decrypt("aadhaar", body.str("aadhaar")?, Padding::OaepSha1)?;
-    checks::aadhaar(&aadhaar).map_err(|(rule, m)| ApiError::bad("aadhaar", rule, m))?;
+    checks::aadhaar(&aadhaar).bad("aadhaar")?;
     let resend = body.opt_str("txnId")?.map(|t| parse_uuid("txnId", t)).transpose()?;
-    let reply =
-        abha::request_aadhaar_otp(&st, &aadhaar, resend).map_err(|e| rename(e, "loginId", "aadhaar"))?;
+    let reply = abha::request_aadhaar_otp(&sh, &abha, &aadhaar, resend)
+        .map_err(|e| rename(e, "loginId", "aadhaar"))?;
     Ok(HttpResponse::Ok().json(reply))
 }
 
 /// `{"otp": enc(otp), "txnId", "mobile"}` → the enrolment answer.
-async fn abha_enroll(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn abha_enroll(
+    sh: web::Data<Shared>,
+    abha: web::Data<AbhaState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let otp = decrypt_otp(&body, "otp")?;
     let mobile = body.str("mobile")?;
-    checks::mobile(mobile).map_err(|(rule, m)| ApiError::bad("mobile", rule, m))?;
+    checks::mobile(mobile).bad("mobile")?;
     let id = body.txn_id("txnId")?;
-    Ok(HttpResponse::Ok().json(abha::enrol(&st, id, &otp, "otp", mobile)?))
+    Ok(HttpResponse::Ok().json(abha::enrol(&sh, &abha, id, &otp, "otp", mobile)?))
 }
 
 /// `{"updateValue": enc(mobile), "txnId"}` → `{txnId, message}`.
-async fn abha_mobile_otp(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn abha_mobile_otp(
+    sh: web::Data<Shared>,
+    abha: web::Data<AbhaState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let mobile = ABHA_KEY.decrypt("updateValue", body.str("updateValue")?, Padding::OaepSha1)?;
-    checks::mobile(&mobile).map_err(|(rule, m)| ApiError::bad("updateValue", rule, m))?;
+    checks::mobile(&mobile).bad("updateValue")?;
     let id = body.txn_id("txnId")?;
-    Ok(HttpResponse::Ok().json(abha::request_contact_otp(&st, id, Contact::Mobile(mobile), "updateValue")?))
+    Ok(HttpResponse::Ok().json(abha::request_contact_otp(
+        &sh,
+        &abha,
+        id,
+        Contact::Mobile(mobile),
+        "updateValue",
+    )?))
 }
 
 /// `{"otp": enc(otp), "txnId"}` → `{message, txnId, authResult}`.
-async fn abha_mobile_verify(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn abha_mobile_verify(
+    sh: web::Data<Shared>,
+    abha: web::Data<AbhaState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let otp = decrypt_otp(&body, "otp")?;
     let id = body.txn_id("txnId")?;
-    Ok(HttpResponse::Ok().json(abha::verify_contact_otp(&st, id, &otp, "otp", "mobile-verify")?))
+    Ok(HttpResponse::Ok().json(abha::verify_contact_otp(&sh, &abha, id, &otp, "otp", "mobile-verify")?))
+}
+
+/// `?txnId=` of the address suggestions.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SuggestionsQuery {
+    txn_id: Option<String>,
 }
 
 /// `GET ?txnId=` → `{abhaAddressList, txnId}`.
-async fn abha_suggestions(st: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
-    let q = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-        .map_err(|e| ApiError::bad("query", "query", e.to_string()))?;
-    let txn = q.get("txnId").map(String::as_str).unwrap_or("");
+async fn abha_suggestions(
+    sh: web::Data<Shared>,
+    abha: web::Data<AbhaState>,
+    q: web::Query<SuggestionsQuery>,
+) -> ApiResult<HttpResponse> {
+    let txn = q.txn_id.as_deref().unwrap_or("").trim();
     if txn.is_empty() {
         return Err(ApiError::bad("txnId", "required", "query parameter is required"));
     }
     let id = parse_uuid("txnId", txn)?;
-    let list = abha::suggestions(&st, id, "txnId")?;
+    let list = abha::suggestions(&sh, &abha, id, "txnId")?;
     Ok(HttpResponse::Ok().json(json!({"abhaAddressList": list, "txnId": id})))
 }
 
 /// `{"abhaAddress", "txnId"}` → `{txnId, healthIdNumber, preferredAbhaAddress}`.
-async fn abha_address(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn abha_address(
+    sh: web::Data<Shared>,
+    abha: web::Data<AbhaState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let id = body.txn_id("txnId")?;
     let address = body.str("abhaAddress")?;
-    Ok(HttpResponse::Ok().json(abha::create_address(&st, id, address, true)?))
+    Ok(HttpResponse::Ok().json(abha::create_address(&sh, &abha, id, address, true)?))
 }
 
 /// Errors from the shared flow name ABHA v3's fields; here they name Carestack's.
@@ -140,8 +166,8 @@ fn check(req: &ServiceRequest) -> Result<(), ApiError> {
     })?;
     let key = crate::body::bearer(auth).unwrap_or("");
     let known = req
-        .app_data::<web::Data<AppState>>()
-        .is_some_and(|st| st.fixtures.carestack.api_keys.iter().any(|k| k == key));
+        .app_data::<web::Data<Shared>>()
+        .is_some_and(|sh| sh.fixtures.carestack.api_keys.iter().any(|k| k == key));
     if !known {
         return Err(ApiError::unauthorized(
             "Authorization",

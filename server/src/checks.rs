@@ -1,50 +1,53 @@
 //! Identifier and value rules shared by every API family: Aadhaar (Verhoeff), ABHA number (Luhn),
-//! mobile, OTP, pincode and password policies. Each returns the broken rule's name and a message.
+//! mobile, OTP, pincode, e-mail and password policies. Each returns the broken [`Rule`]; the caller
+//! names the field (`checks::otp(v).bad("otp")`).
+
+use crate::error::Rule;
 
 /// Aadhaar: 12 digits, not starting with 0 or 1, with a valid Verhoeff check digit.
-pub fn aadhaar(value: &str) -> Result<(), (&'static str, String)> {
+pub fn aadhaar(value: &str) -> Result<(), Rule> {
     if value.len() != 12 || !all_digits(value) {
-        return Err(("aadhaar-format", "must be exactly 12 digits".into()));
+        return Err(Rule::new("aadhaar-format", "must be exactly 12 digits"));
     }
     if value.starts_with(['0', '1']) {
-        return Err(("aadhaar-format", "must not start with 0 or 1".into()));
+        return Err(Rule::new("aadhaar-format", "must not start with 0 or 1"));
     }
     if !verhoeff_valid(value) {
-        return Err(("verhoeff", "check digit is wrong (Verhoeff)".into()));
+        return Err(Rule::new("verhoeff", "check digit is wrong (Verhoeff)"));
     }
     Ok(())
 }
 
 /// A 10-digit Indian mobile number, not starting with 0 (ABHA's `[1-9]\d{9}`).
-pub fn mobile(value: &str) -> Result<(), (&'static str, String)> {
+pub fn mobile(value: &str) -> Result<(), Rule> {
     if value.len() == 10 && all_digits(value) && !value.starts_with('0') {
         Ok(())
     } else {
-        Err(("mobile-format", "must be a 10-digit mobile number not starting with 0".into()))
+        Err(Rule::new("mobile-format", "must be a 10-digit mobile number not starting with 0"))
     }
 }
 
 /// OTPs are 6 digits.
-pub fn otp(value: &str) -> Result<(), (&'static str, String)> {
+pub fn otp(value: &str) -> Result<(), Rule> {
     if value.len() == 6 && all_digits(value) {
         Ok(())
     } else {
-        Err(("otp-format", "must be 6 digits".into()))
+        Err(Rule::new("otp-format", "must be 6 digits"))
     }
 }
 
 /// Pincode: 6 digits, the first 1–9.
-pub fn pincode(value: &str) -> Result<(), (&'static str, String)> {
+pub fn pincode(value: &str) -> Result<(), Rule> {
     if value.len() == 6 && all_digits(value) && !value.starts_with('0') {
         Ok(())
     } else {
-        Err(("pincode-format", "must be 6 digits not starting with 0".into()))
+        Err(Rule::new("pincode-format", "must be 6 digits not starting with 0"))
     }
 }
 
 /// The HPR password rule: at least 8 characters with an upper-case letter, a lower-case letter,
 /// a digit and a symbol, and no white space.
-pub fn hpr_password(value: &str) -> Result<(), (&'static str, String)> {
+pub fn hpr_password(value: &str) -> Result<(), Rule> {
     let missing: Vec<&str> = [
         (value.chars().count() >= 8, "at least 8 characters"),
         (value.chars().any(|c| c.is_ascii_uppercase()), "an upper-case letter"),
@@ -60,10 +63,28 @@ pub fn hpr_password(value: &str) -> Result<(), (&'static str, String)> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(("password-policy", format!("password needs {}", missing.join(", "))))
+        Err(Rule::new("password-policy", format!("password needs {}", missing.join(", "))))
     }
 }
 
+/// An e-mail address: one `@`, a local part, a dotted domain, no white space.
+pub fn email(email: &str) -> Result<(), Rule> {
+    let mut parts = email.split('@');
+    let (local, domain) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let ok = parts.next().is_none()
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(char::is_whitespace);
+    if ok {
+        Ok(())
+    } else {
+        Err(Rule::new("email-format", format!("{email:?} is not an e-mail address")))
+    }
+}
+
+/// True for a non-empty string of ASCII digits.
 pub fn all_digits(value: &str) -> bool {
     !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit())
 }
@@ -150,9 +171,9 @@ mod tests {
         assert!(verhoeff_valid("2363"));
         assert!(!verhoeff_valid("2364"));
         assert!(aadhaar("234567890127").is_ok());
-        assert_eq!(aadhaar("234567890128").unwrap_err().0, "verhoeff");
-        assert_eq!(aadhaar("134567890127").unwrap_err().0, "aadhaar-format");
-        assert_eq!(aadhaar("23456789012").unwrap_err().0, "aadhaar-format");
+        assert_eq!(aadhaar("234567890128").unwrap_err().name, "verhoeff");
+        assert_eq!(aadhaar("134567890127").unwrap_err().name, "aadhaar-format");
+        assert_eq!(aadhaar("23456789012").unwrap_err().name, "aadhaar-format");
     }
 
     #[test]
@@ -166,7 +187,7 @@ mod tests {
     #[test]
     fn password_policy_lists_what_is_missing() {
         assert!(hpr_password("Sandbox@2024").is_ok());
-        let (_, msg) = hpr_password("sandbox").unwrap_err();
+        let msg = hpr_password("sandbox").unwrap_err().message;
         assert!(msg.contains("at least 8") && msg.contains("upper-case") && msg.contains("symbol"));
         assert!(hpr_password("Sand box@2024").is_err());
     }

@@ -3,6 +3,7 @@
 //! without waiting.
 
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -10,15 +11,19 @@ use chrono::{DateTime, SecondsFormat, Utc};
 /// Milliseconds since the Unix epoch, in virtual time.
 pub type Millis = i64;
 
+/// One second in [`Millis`].
 pub const SECOND: Millis = 1_000;
+/// One minute in [`Millis`].
 pub const MINUTE: Millis = 60 * SECOND;
 
-#[derive(Debug, Default)]
+/// One sandbox's virtual clock. Clones share the same time (the journal and the flows hold one).
+#[derive(Debug, Default, Clone)]
 pub struct Clock {
-    offset: AtomicI64,
+    offset: Arc<AtomicI64>,
 }
 
 impl Clock {
+    /// Now, in virtual time.
     pub fn now(&self) -> Millis {
         let real = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
         real + self.offset.load(Ordering::Relaxed)
@@ -29,10 +34,12 @@ impl Clock {
         self.offset.fetch_add(by, Ordering::Relaxed) + by
     }
 
+    /// How far virtual time is ahead of real time.
     pub fn offset(&self) -> Millis {
         self.offset.load(Ordering::Relaxed)
     }
 
+    /// Virtual time back to real time.
     pub fn reset(&self) {
         self.offset.store(0, Ordering::Relaxed);
     }

@@ -2,16 +2,18 @@
 //! outbox, the journal and the virtual clock. Shapes are fixed by the design document, because
 //! the conformance runner and users' own tests read them.
 
-use std::collections::HashMap;
-
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::body::{parse_uuid, JsonBody};
+use crate::callbacks::{self, Fault};
 use crate::clock::iso;
 use crate::error::{ApiError, ApiResult};
+use crate::gateway::{sessions, share};
 use crate::state::AppState;
 
+/// The control routes under `/_sandbox`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/_sandbox")
@@ -29,18 +31,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn query(req: &HttpRequest) -> ApiResult<HashMap<String, String>> {
-    web::Query::<HashMap<String, String>>::from_query(req.query_string())
-        .map(web::Query::into_inner)
-        .map_err(|e| ApiError::bad("query", "query", e.to_string()))
+/// `?txnId=` of the outbox.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OutboxQuery {
+    txn_id: Option<String>,
+}
+
+/// `?since=` of the journal.
+#[derive(Deserialize)]
+struct JournalQuery {
+    since: Option<String>,
 }
 
 async fn health(st: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "status": "ok",
         "liveTransactions": st.live_transactions(),
-        "journalEntries": st.journal.len(),
-        "now": iso(st.clock.now()),
+        "journalEntries": st.shared.journal.len(),
+        "now": iso(st.shared.clock.now()),
     }))
 }
 
@@ -50,7 +59,7 @@ async fn reset(st: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn fixtures(st: web::Data<AppState>) -> HttpResponse {
-    let f = &st.fixtures;
+    let f = &st.shared.fixtures;
     let mut body = serde_json::to_value(f.as_ref()).unwrap_or(Value::Null);
     // Professionals show their current account, so a created HPR ID appears here too.
     if let Some(pros) = body.get_mut("professionals").and_then(Value::as_array_mut) {
@@ -63,27 +72,25 @@ async fn fixtures(st: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(body)
 }
 
-async fn outbox(st: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
-    let q = query(&req)?;
-    let txn = q.get("txnId").map(|t| parse_uuid("txnId", t)).transpose()?;
-    Ok(HttpResponse::Ok().json(st.outbox.list(txn)))
+async fn outbox(st: web::Data<AppState>, q: web::Query<OutboxQuery>) -> ApiResult<HttpResponse> {
+    let txn = q.txn_id.as_deref().map(|t| parse_uuid("txnId", t)).transpose()?;
+    Ok(HttpResponse::Ok().json(st.shared.outbox.list(txn)))
 }
 
-async fn journal(st: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
-    let q = query(&req)?;
-    let since = match q.get("since") {
+async fn journal(st: web::Data<AppState>, q: web::Query<JournalQuery>) -> ApiResult<HttpResponse> {
+    let since = match &q.since {
         None => 0,
         Some(s) => s
             .parse::<u64>()
             .map_err(|_| ApiError::bad("since", "type", "must be a journal sequence number"))?,
     };
-    Ok(HttpResponse::Ok().json(st.journal.since(since)))
+    Ok(HttpResponse::Ok().json(st.shared.journal.since(since)))
 }
 
 async fn clock(st: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
-        "now": iso(st.clock.now()),
-        "offsetSeconds": st.clock.offset() as f64 / 1000.0,
+        "now": iso(st.shared.clock.now()),
+        "offsetSeconds": st.shared.clock.offset() as f64 / 1000.0,
     }))
 }
 
@@ -103,10 +110,10 @@ async fn advance(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRespo
     if !(0.0..=10.0 * 365.0 * 86_400.0).contains(&seconds) {
         return Err(ApiError::bad("seconds", "range", "must be between 0 and ten years"));
     }
-    let offset = st.clock.advance((seconds * 1000.0).round() as i64);
+    let offset = st.shared.clock.advance((seconds * 1000.0).round() as i64);
     st.sweep();
     Ok(HttpResponse::Ok().json(json!({
-        "now": iso(st.clock.now()),
+        "now": iso(st.shared.clock.now()),
         "offsetSeconds": offset as f64 / 1000.0,
     })))
 }
@@ -127,7 +134,7 @@ async fn share_profile(st: web::Data<AppState>, body: JsonBody) -> ApiResult<Htt
     if code.len() > 100 {
         return Err(ApiError::bad("code", "length", "at most 100 characters"));
     }
-    let request = crate::gateway::ShareRequest {
+    let request = share::ShareRequest {
         hip_id,
         code,
         address,
@@ -136,18 +143,18 @@ async fn share_profile(st: web::Data<AppState>, body: JsonBody) -> ApiResult<Htt
         longitude: body.opt_str("longitude")?.unwrap_or("77.5946").to_string(),
         token: match body.opt_str("token")? {
             None => None,
-            Some(kind) => Some(st.gateway.bad_token(kind).ok_or_else(|| {
+            Some(kind) => Some(sessions::bad_token(kind).ok_or_else(|| {
                 ApiError::bad("token", "token-kind", format!("{kind:?}: use \"forged\" or \"expired\""))
             })?),
         },
     };
-    let id = crate::gateway::share_profile(&st, request)?;
+    let id = share::share_profile(&st.shared, &st.gateway.bridges, &st.gateway.shares, request)?;
     Ok(HttpResponse::Accepted().json(json!({"requestId": id})))
 }
 
 async fn share_outcome(st: web::Data<AppState>, path: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = parse_uuid("requestId", &path)?;
-    let share = st.gateway.shares.peek(id, |s| crate::gateway::share_json(id, s)).ok_or_else(|| {
+    let share = st.gateway.shares.outcome(id).ok_or_else(|| {
         ApiError::new(
             actix_web::http::StatusCode::NOT_FOUND,
             "share-unknown",
@@ -159,16 +166,17 @@ async fn share_outcome(st: web::Data<AppState>, path: web::Path<String>) -> ApiR
 }
 
 async fn faults(st: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({"faults": st.faults.list()}))
+    HttpResponse::Ok().json(json!({"faults": st.shared.callbacks.faults.list()}))
 }
 
 /// `{"faults": [{path, delaySeconds?, drop?, duplicate?, status?}]}` replaces the scripted faults.
 async fn set_faults(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let list =
         body.0.get("faults").cloned().ok_or_else(|| ApiError::bad("faults", "required", "is required"))?;
-    let faults: Vec<crate::callbacks::Fault> =
+    let faults: Vec<Fault> =
         serde_json::from_value(list).map_err(|e| ApiError::bad("faults", "fault", e.to_string()))?;
-    crate::callbacks::validate(&faults).map_err(|(field, m)| ApiError::bad(&field, "fault", m))?;
-    st.faults.set(faults);
-    Ok(HttpResponse::Ok().json(json!({"faults": st.faults.list()})))
+    callbacks::validate(&faults)?;
+    let in_force = &st.shared.callbacks.faults;
+    in_force.set(faults);
+    Ok(HttpResponse::Ok().json(json!({"faults": in_force.list()})))
 }

@@ -90,4 +90,41 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The result of a handler or a flow step.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A broken rule, as every check reports it: the rule's stable name and a message. It names no
+/// field, because the same check serves fields of different names; the caller gives the field
+/// when turning it into an [`ApiError`] (see [`Checked`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// A short stable name (`verhoeff`, `otp-format`, `password-policy`, …).
+    pub name: &'static str,
+    /// What was wrong, in a sentence that does not repeat the field's name.
+    pub message: String,
+}
+
+impl Rule {
+    /// A broken rule named `name`.
+    pub fn new(name: &'static str, message: impl Into<String>) -> Rule {
+        Rule { name, message: message.into() }
+    }
+}
+
+/// Turns a check's `Result<T, Rule>` into an [`ApiResult`] for a named request field.
+pub trait Checked<T> {
+    /// 400, naming `field`: the value is off its pattern.
+    fn bad(self, field: &str) -> ApiResult<T>;
+    /// 400, naming `field`, with `lead` before the rule's message (`"Aadhaar "`).
+    fn bad_noting(self, field: &str, lead: &str) -> ApiResult<T>;
+}
+
+impl<T> Checked<T> for Result<T, Rule> {
+    fn bad(self, field: &str) -> ApiResult<T> {
+        self.map_err(|r| ApiError::bad(field, r.name, r.message))
+    }
+
+    fn bad_noting(self, field: &str, lead: &str) -> ApiResult<T> {
+        self.map_err(|r| ApiError::bad(field, r.name, format!("{lead}{}", r.message)))
+    }
+}

@@ -8,7 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::checks;
 
+/// The compiled-in default fixtures (`fixtures/default.json`).
 pub const DEFAULT_FIXTURES: &str = include_str!("../../fixtures/default.json");
+
+/// A 1×1 PNG standing in for the Aadhaar KYC photograph in every family's answers.
+pub const PHOTO: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -186,7 +191,8 @@ impl Fixtures {
 
     fn validate(&self) -> Result<(), String> {
         let mut aadhaars = HashSet::new();
-        let rule = |what: String, r: Result<(), (&str, String)>| r.map_err(|(_, m)| format!("{what}: {m}"));
+        let rule =
+            |what: String, r: Result<(), crate::error::Rule>| r.map_err(|e| format!("{what}: {}", e.message));
         for (i, p) in self.people.iter().enumerate() {
             let at = |f: &str| format!("people[{i}].{f}");
             rule(at("aadhaar"), checks::aadhaar(&p.aadhaar))?;

@@ -20,18 +20,22 @@ use uuid::Uuid;
 use crate::body::JsonBody;
 use crate::checks::{self, mask};
 use crate::clock::Millis;
-use crate::error::{ApiError, ApiResult};
-use crate::fixtures::{Fixtures, Professional};
+use crate::error::{ApiError, ApiResult, Checked, Rule};
+use crate::fixtures::{Fixtures, Professional, PHOTO};
+use crate::flow::{self, Guard};
 use crate::masters;
 use crate::otp::Otp;
-use crate::state::AppState;
+use crate::shared::Shared;
 use crate::store::Store;
 
+/// The domain of every HPR ID.
 pub const DOMAIN: &str = "@hpr.abdm";
+/// The `idType` verifyOTP takes.
 pub const ID_TYPE: &str = "hpr_id";
 
+/// The steps of this flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
+pub enum Step {
     AadhaarOtpSent,
     AadhaarVerified,
     NoAccount,
@@ -41,8 +45,8 @@ enum Step {
     Done,
 }
 
-impl Step {
-    fn name(self) -> &'static str {
+impl flow::Step for Step {
+    fn describe(self) -> &'static str {
         match self {
             Step::AadhaarOtpSent => "Aadhaar OTP sent (verify it next)",
             Step::AadhaarVerified => "Aadhaar verified (check for an account next)",
@@ -54,6 +58,7 @@ impl Step {
     }
 }
 
+/// One registration, keyed by `txnId`.
 pub struct HprTxn {
     professional: usize,
     step: Step,
@@ -62,19 +67,33 @@ pub struct HprTxn {
     mobile: Option<String>,
 }
 
+impl flow::Txn for HprTxn {
+    type Step = Step;
+    const RESTART: &'static str = "start again with generateOtp";
+    fn step(&self) -> Step {
+        self.step
+    }
+    fn locked(&self) -> bool {
+        self.otp.locked()
+    }
+}
+
 /// An HPR account: from the fixtures or created through the flow.
 #[derive(Debug, Clone)]
 pub struct HprAccount {
+    /// `71-NNNN-NNNN-NNNN`.
     pub hpr_id_number: String,
+    /// `name@hpr.abdm`.
     pub hpr_id: String,
-    pub category_id: u32,
-    pub sub_category_id: u32,
-    pub category_name: String,
-    pub category_sub_name: String,
+    category_id: u32,
+    sub_category_id: u32,
+    category_name: String,
+    category_sub_name: String,
 }
 
+/// HPR's transactions and accounts.
 pub struct HprState {
-    pub txns: Store<HprTxn>,
+    txns: Store<HprTxn>,
     /// Accounts by the professional's Aadhaar.
     accounts: DashMap<String, HprAccount>,
     /// Taken HPR ID usernames (lower case, without the domain) → Aadhaar.
@@ -84,6 +103,7 @@ pub struct HprState {
 }
 
 impl HprState {
+    /// The accounts of the fixtures, no transactions.
     pub fn new(fixtures: &Fixtures) -> Self {
         let state = HprState {
             txns: Store::default(),
@@ -95,6 +115,7 @@ impl HprState {
         state
     }
 
+    /// Back to the fixtures' accounts, no transactions.
     pub fn reset(&self, fixtures: &Fixtures) {
         self.txns.clear();
         self.accounts.clear();
@@ -119,6 +140,48 @@ impl HprState {
         }
     }
 
+    /// Drops expired transactions; returns how many.
+    pub fn sweep(&self, now: Millis) -> usize {
+        self.txns.sweep(now)
+    }
+
+    /// Live transactions.
+    pub fn live(&self) -> usize {
+        self.txns.len()
+    }
+
+    /// Creates `p`'s account under the username `lower`, minting its number: the username is
+    /// claimed first, then the account, each atomically, so two racing creates cannot both win.
+    fn claim(&self, p: &Professional, lower: &str, mut account: HprAccount) -> ApiResult<HprAccount> {
+        match self.taken.entry(lower.to_string()) {
+            dashmap::Entry::Occupied(_) => {
+                return Err(ApiError::rule(
+                    "hprId",
+                    "hpr-id-taken",
+                    format!("{lower}{DOMAIN} is already taken; ask for suggestions"),
+                ))
+            }
+            dashmap::Entry::Vacant(v) => {
+                v.insert(p.aadhaar.clone());
+            }
+        }
+        match self.accounts.entry(p.aadhaar.clone()) {
+            dashmap::Entry::Occupied(_) => {
+                self.taken.remove(lower);
+                Err(ApiError::rule(
+                    "txnId",
+                    "hpr-account-exists",
+                    "this professional already has an HPR account",
+                ))
+            }
+            dashmap::Entry::Vacant(v) => {
+                account.hpr_id_number = mint_number(self);
+                v.insert(account.clone());
+                Ok(account)
+            }
+        }
+    }
+
     /// The current account of a professional, if any (fixture or created).
     pub fn account(&self, aadhaar: &str) -> Option<HprAccount> {
         self.accounts.get(aadhaar).map(|a| a.clone())
@@ -132,15 +195,16 @@ fn username(hpr_id: &str) -> &str {
 
 /// The HPR ID username rule: 3–64 characters of letters, digits, `.`, `_` and `-`, starting with
 /// a letter or digit.
-pub fn check_username(name: &str) -> Result<(), String> {
+pub fn check_username(name: &str) -> Result<(), Rule> {
     let ok_len = (3..=64).contains(&name.len());
     let ok_chars = name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     let ok_start = name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric());
     if ok_len && ok_chars && ok_start {
         Ok(())
     } else {
-        Err(format!(
-            "{name:?} breaks the HPR ID rule: 3-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit"
+        Err(Rule::new(
+            "hpr-id-format",
+            format!("{name:?} breaks the HPR ID rule: 3-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit"),
         ))
     }
 }
@@ -149,66 +213,50 @@ fn token() -> String {
     format!("hpr.{}", Uuid::new_v4().simple())
 }
 
-fn professional<'a>(st: &'a AppState, txn: &HprTxn) -> &'a Professional {
-    &st.fixtures.professionals[txn.professional]
-}
-
-/// Refuses a step unless the transaction is at one of `allowed` and not locked.
-fn expect(txn: &HprTxn, allowed: &[Step], action: &str) -> ApiResult<()> {
-    if txn.otp.locked() {
-        return Err(ApiError::too_many(
-            "txnId",
-            "otp-locked",
-            "too many wrong OTPs; the transaction is locked, start again with generateOtp",
-        ));
-    }
-    if allowed.contains(&txn.step) {
-        return Ok(());
-    }
-    let expected: Vec<&str> = allowed.iter().map(|s| s.name()).collect();
-    Err(ApiError::rule(
-        "txnId",
-        "step-order",
-        format!(
-            "{action} is not allowed now: the transaction is at '{}', {action} needs '{}'",
-            txn.step.name(),
-            expected.join("' or '")
-        ),
-    ))
-}
-
-fn step<R>(
-    st: &AppState,
+/// One step of the flow on the transaction named by the body's `txnId`; see [`flow`].
+fn advance<R>(
+    hpr: &HprState,
+    sh: &Shared,
     body: &JsonBody,
+    allowed: &[Step],
+    action: &str,
     f: impl FnOnce(&mut HprTxn, Millis) -> ApiResult<R>,
 ) -> ApiResult<(Uuid, R)> {
     let id = body.txn_id("txnId")?;
-    let now = st.clock.now();
-    let out = st.hpr.txns.step(id, "txnId", now, |txn| f(txn, now))?;
+    let now = sh.clock.now();
+    let out = hpr.txns.advance(id, now, Guard { field: "txnId", allowed, action }, |txn| f(txn, now))?;
     Ok((id, out))
 }
 
 /// `POST generateOtp {aadhaar}` → `{txnId, mobileNumber}`: sends the Aadhaar OTP to the
 /// Aadhaar-linked mobile.
-pub async fn generate_otp(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn generate_otp(
+    sh: web::Data<Shared>,
+    hpr: web::Data<HprState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let aadhaar = body.str("aadhaar")?;
-    checks::aadhaar(aadhaar).map_err(|(rule, m)| ApiError::bad("aadhaar", rule, m))?;
-    let index = st.fixtures.professional(aadhaar).ok_or_else(|| {
+    checks::aadhaar(aadhaar).bad("aadhaar")?;
+    let index = sh.fixtures.professional(aadhaar).ok_or_else(|| {
             ApiError::rule("aadhaar", "aadhaar-unknown", "no healthcare professional with this Aadhaar in the sandbox fixtures (GET /_sandbox/fixtures lists them)")
         })?;
-    let pro = &st.fixtures.professionals[index];
-    let now = st.clock.now();
+    let pro = &sh.fixtures.professionals[index];
+    let now = sh.clock.now();
     let otp = Otp::new(&pro.otp, &pro.aadhaar_mobile, now);
     let txn = HprTxn { professional: index, step: Step::AadhaarOtpSent, otp: otp.clone(), mobile: None };
-    let id = st.hpr.txns.insert(txn, now);
-    st.outbox.send(id, &otp, "hpr-aadhaar-otp");
+    let id = hpr.txns.insert(txn, now);
+    sh.outbox.send(id, &otp, "hpr-aadhaar-otp");
     Ok(HttpResponse::Ok().json(json!({"txnId": id, "mobileNumber": mask(&pro.aadhaar_mobile, 4)})))
 }
 
 /// `POST verifyOTP {otp, txnId, domainName, idType, restrictions}` → the Aadhaar KYC details.
-pub async fn verify_otp(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn verify_otp(
+    sh: web::Data<Shared>,
+    hpr: web::Data<HprState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let otp = body.str("otp")?;
-    checks::otp(otp).map_err(|(rule, m)| ApiError::bad("otp", rule, m))?;
+    checks::otp(otp).bad("otp")?;
     if let Some(domain) = body.opt_str("domainName")? {
         if domain != DOMAIN {
             return Err(ApiError::bad(
@@ -228,13 +276,13 @@ pub async fn verify_otp(st: web::Data<AppState>, body: JsonBody) -> ApiResult<Ht
         }
     }
     body.opt_str("restrictions")?;
-    let (id, index) = step(&st, &body, |txn, now| {
-        expect(txn, &[Step::AadhaarOtpSent], "verifying the Aadhaar OTP")?;
-        txn.otp.verify(otp, now, "otp")?;
-        txn.step = Step::AadhaarVerified;
-        Ok(txn.professional)
-    })?;
-    let p = &st.fixtures.professionals[index];
+    let (id, index) =
+        advance(&hpr, &sh, &body, &[Step::AadhaarOtpSent], "verifying the Aadhaar OTP", |txn, now| {
+            txn.otp.verify(otp, now, "otp")?;
+            txn.step = Step::AadhaarVerified;
+            Ok(txn.professional)
+        })?;
+    let p = &sh.fixtures.professionals[index];
     Ok(HttpResponse::Ok().json(json!({
         "txnId": id,
         "mobileNumber": mask(&p.aadhaar_mobile, 4),
@@ -263,15 +311,25 @@ pub async fn verify_otp(st: web::Data<AppState>, body: JsonBody) -> ApiResult<Ht
 
 /// `POST checkHpIdAccountExist {txnId, preverifiedCheck}`: an existing account ends the flow;
 /// otherwise the answer carries the KYC details and `hprIdNumber: ""`.
-pub async fn check_account(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn check_account(
+    sh: web::Data<Shared>,
+    hpr: web::Data<HprState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     body.bool("preverifiedCheck")?;
-    let (id, (index, account)) = step(&st, &body, |txn, _| {
-        expect(txn, &[Step::AadhaarVerified, Step::NoAccount], "checking for an HPR account")?;
-        let account = st.hpr.account(&professional(&st, txn).aadhaar);
-        txn.step = if account.is_some() { Step::Done } else { Step::NoAccount };
-        Ok((txn.professional, account))
-    })?;
-    let p = &st.fixtures.professionals[index];
+    let (id, (index, account)) = advance(
+        &hpr,
+        &sh,
+        &body,
+        &[Step::AadhaarVerified, Step::NoAccount],
+        "checking for an HPR account",
+        |txn, _| {
+            let account = hpr.account(&&sh.fixtures.professionals[txn.professional].aadhaar);
+            txn.step = if account.is_some() { Step::Done } else { Step::NoAccount };
+            Ok((txn.professional, account))
+        },
+    )?;
+    let p = &sh.fixtures.professionals[index];
     let (day, month, year) = p.birth();
     let body = match account {
         Some(a) => json!({
@@ -315,62 +373,90 @@ pub async fn check_account(st: web::Data<AppState>, body: JsonBody) -> ApiResult
 
 /// `POST demographicAuthViaMobile {txnId, mobileNumber}` → `{verified}`: true exactly when the
 /// mobile is the Aadhaar-linked one, which then counts as verified.
-pub async fn demographic_auth(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn demographic_auth(
+    sh: web::Data<Shared>,
+    hpr: web::Data<HprState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let mobile = body.str("mobileNumber")?;
-    checks::mobile(mobile).map_err(|(rule, m)| ApiError::bad("mobileNumber", rule, m))?;
-    let (_, verified) = step(&st, &body, |txn, _| {
-        expect(txn, &[Step::NoAccount, Step::MobileOtpSent], "demographic auth via mobile")?;
-        let verified = professional(&st, txn).aadhaar_mobile == mobile;
-        if verified {
-            txn.step = Step::MobileVerified;
-            txn.mobile = Some(mobile.to_string());
-        }
-        Ok(verified)
-    })?;
+    checks::mobile(mobile).bad("mobileNumber")?;
+    let (_, verified) = advance(
+        &hpr,
+        &sh,
+        &body,
+        &[Step::NoAccount, Step::MobileOtpSent],
+        "demographic auth via mobile",
+        |txn, _| {
+            let verified = &sh.fixtures.professionals[txn.professional].aadhaar_mobile == mobile;
+            if verified {
+                txn.step = Step::MobileVerified;
+                txn.mobile = Some(mobile.to_string());
+            }
+            Ok(verified)
+        },
+    )?;
     Ok(HttpResponse::Ok().json(json!({"verified": verified, "demographicAuthViaMobile": verified})))
 }
 
 /// `POST generateMobileOTP {mobile, txnId}` → `{txnId, mobileNumber: null}`. Calling it again is
 /// a resend: allowed 60 s after the last OTP.
-pub async fn generate_mobile_otp(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn generate_mobile_otp(
+    sh: web::Data<Shared>,
+    hpr: web::Data<HprState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let mobile = body.str("mobile")?;
-    checks::mobile(mobile).map_err(|(rule, m)| ApiError::bad("mobile", rule, m))?;
-    let (id, otp) = step(&st, &body, |txn, now| {
-        expect(txn, &[Step::NoAccount, Step::MobileOtpSent], "sending a mobile OTP")?;
-        if txn.step == Step::MobileOtpSent {
-            txn.otp.resend(now, "mobile")?;
-            txn.otp.to = mobile.to_string();
-        } else {
-            txn.otp.reissue(&professional(&st, txn).otp, mobile, now);
-        }
-        txn.step = Step::MobileOtpSent;
-        Ok(txn.otp.clone())
-    })?;
-    st.outbox.send(id, &otp, "hpr-mobile-otp");
+    checks::mobile(mobile).bad("mobile")?;
+    let (id, otp) = advance(
+        &hpr,
+        &sh,
+        &body,
+        &[Step::NoAccount, Step::MobileOtpSent],
+        "sending a mobile OTP",
+        |txn, now| {
+            if txn.step == Step::MobileOtpSent {
+                txn.otp.resend(now, "mobile")?;
+                txn.otp.to = mobile.to_string();
+            } else {
+                txn.otp.reissue(&&sh.fixtures.professionals[txn.professional].otp, mobile, now);
+            }
+            txn.step = Step::MobileOtpSent;
+            Ok(txn.otp.clone())
+        },
+    )?;
+    sh.outbox.send(id, &otp, "hpr-mobile-otp");
     Ok(HttpResponse::Ok().json(json!({"txnId": id, "mobileNumber": null})))
 }
 
 /// `POST verifyMobileOTP {otp, txnId}` → `{txnId, mobileNumber: null}`.
-pub async fn verify_mobile_otp(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn verify_mobile_otp(
+    sh: web::Data<Shared>,
+    hpr: web::Data<HprState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let otp = body.str("otp")?;
-    checks::otp(otp).map_err(|(rule, m)| ApiError::bad("otp", rule, m))?;
-    let (id, ()) = step(&st, &body, |txn, now| {
-        expect(txn, &[Step::MobileOtpSent], "verifying the mobile OTP")?;
-        txn.otp.verify(otp, now, "otp")?;
-        txn.mobile = Some(txn.otp.to.clone());
-        txn.step = Step::MobileVerified;
-        Ok(())
-    })?;
+    checks::otp(otp).bad("otp")?;
+    let (id, ()) =
+        advance(&hpr, &sh, &body, &[Step::MobileOtpSent], "verifying the mobile OTP", |txn, now| {
+            txn.otp.verify(otp, now, "otp")?;
+            txn.mobile = Some(txn.otp.to.clone());
+            txn.step = Step::MobileVerified;
+            Ok(())
+        })?;
     Ok(HttpResponse::Ok().json(json!({"txnId": id, "mobileNumber": null})))
 }
 
 /// `POST hpid/suggestion {txnId}` → a bare array of free usernames derived from the name.
-pub async fn suggestion(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
-    let (_, index) = step(&st, &body, |txn, _| {
-        expect(txn, &[Step::MobileVerified], "asking for HPR ID suggestions")?;
-        Ok(txn.professional)
-    })?;
-    Ok(HttpResponse::Ok().json(suggestions(&st.hpr, &st.fixtures.professionals[index])))
+async fn suggestion(
+    sh: web::Data<Shared>,
+    hpr: web::Data<HprState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
+    let (_, index) =
+        advance(&hpr, &sh, &body, &[Step::MobileVerified], "asking for HPR ID suggestions", |txn, _| {
+            Ok(txn.professional)
+        })?;
+    Ok(HttpResponse::Ok().json(suggestions(&hpr, &sh.fixtures.professionals[index])))
 }
 
 fn suggestions(hpr: &HprState, p: &Professional) -> Vec<String> {
@@ -402,23 +488,23 @@ fn suggestions(hpr: &HprState, p: &Professional) -> Vec<String> {
 /// `POST createHprIdWithPreVerified {...}` → the new account. Checks the username rule, the
 /// password policy, the names, the birth date, the codes and that the username is free; mints a
 /// 14-digit HPR ID number; the professional is an existing account from then on.
-pub async fn create(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn create(sh: web::Data<Shared>, hpr: web::Data<HprState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let requested = body.str("hprId")?;
     let wanted = username(requested);
     if wanted.contains('@') {
         return Err(ApiError::bad("hprId", "hpr-domain", format!("the HPR ID domain must be {DOMAIN:?}")));
     }
-    check_username(wanted).map_err(|m| ApiError::bad("hprId", "hpr-id-format", m))?;
+    check_username(wanted).bad("hprId")?;
     let password = body.str("password")?;
-    checks::hpr_password(password).map_err(|(rule, m)| ApiError::bad("password", rule, m))?;
+    checks::hpr_password(password).bad("password")?;
     let first_name = name_field(&body, "firstName", true)?.unwrap_or_default();
     let middle_name = name_field(&body, "middleName", false)?.unwrap_or_default();
     let last_name = name_field(&body, "lastName", false)?.unwrap_or_default();
     if let Some(email) = body.opt_str("email")? {
-        check_email(email).map_err(|m| ApiError::bad("email", "email-format", m))?;
+        checks::email(email).bad("email")?;
     }
     if let Some(pin) = body.opt_str("pincode")? {
-        checks::pincode(pin).map_err(|(rule, m)| ApiError::bad("pincode", rule, m))?;
+        checks::pincode(pin).bad("pincode")?;
     }
     if let Some(photo) = body.opt_str("profilePhoto")? {
         if !photo.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=\r\n".contains(&b)) {
@@ -456,52 +542,23 @@ pub async fn create(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRe
         .ok_or_else(|| ApiError::bad("districtCode", "required", "is required"))?;
 
     let lower = wanted.to_lowercase();
-    let (id, (index, mobile, birth)) = step(&st, &body, |txn, _| {
-        expect(txn, &[Step::MobileVerified], "creating the HPR ID")?;
-        let p = professional(&st, txn);
-        let birth = birth_date(&body, p)?;
-        Ok((txn.professional, txn.mobile.clone().unwrap_or_default(), birth))
-    })?;
-    let p = &st.fixtures.professionals[index];
-    // Claim the username, then the account; both are checked atomically against races.
-    match st.hpr.taken.entry(lower.clone()) {
-        dashmap::Entry::Occupied(_) => {
-            return Err(ApiError::rule(
-                "hprId",
-                "hpr-id-taken",
-                format!("{wanted}{DOMAIN} is already taken; ask for suggestions"),
-            ))
-        }
-        dashmap::Entry::Vacant(v) => {
-            v.insert(p.aadhaar.clone());
-        }
-    }
     let account = HprAccount {
-        hpr_id_number: mint_number(&st.hpr),
+        hpr_id_number: String::new(),
         hpr_id: format!("{lower}{DOMAIN}"),
         category_id: category as u32,
         sub_category_id: sub_category as u32,
         category_name: category_name.to_string(),
         category_sub_name: category_sub_name.to_string(),
     };
-    match st.hpr.accounts.entry(p.aadhaar.clone()) {
-        dashmap::Entry::Occupied(_) => {
-            st.hpr.taken.remove(&lower);
-            return Err(ApiError::rule(
-                "txnId",
-                "hpr-account-exists",
-                "this professional already has an HPR account",
-            ));
-        }
-        dashmap::Entry::Vacant(v) => {
-            v.insert(account.clone());
-        }
-    }
-    let now = st.clock.now();
-    let _ = st.hpr.txns.step(id, "txnId", now, |txn| {
-        txn.step = Step::Done;
-        Ok(())
-    });
+    let (_, (index, mobile, birth, account)) =
+        advance(&hpr, &sh, &body, &[Step::MobileVerified], "creating the HPR ID", |txn, _| {
+            let p = &sh.fixtures.professionals[txn.professional];
+            let birth = birth_date(&body, p)?;
+            let account = hpr.claim(p, &lower, account)?;
+            txn.step = Step::Done;
+            Ok((txn.professional, txn.mobile.clone().unwrap_or_default(), birth, account))
+        })?;
+    let p = &sh.fixtures.professionals[index];
     let (day, month, year) = birth;
     let name = [first_name, middle_name, last_name]
         .iter()
@@ -549,22 +606,6 @@ fn name_field<'a>(body: &'a JsonBody, key: &str, required: bool) -> ApiResult<Op
         }
     }
     Ok(value)
-}
-
-pub fn check_email(email: &str) -> Result<(), String> {
-    let mut parts = email.split('@');
-    let (local, domain) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let ok = parts.next().is_none()
-        && !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !email.chars().any(char::is_whitespace);
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{email:?} is not an e-mail address"))
-    }
 }
 
 /// The birth date given in the create request (all three parts or none; none means the Aadhaar
@@ -617,26 +658,25 @@ fn mint_number(hpr: &HprState) -> String {
     }
 }
 
-/// A 1×1 PNG standing in for the Aadhaar KYC photograph.
-pub const PHOTO: &str =
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
+/// The eight steps with their ABDM path (under `/hpr/api/{v1|v2}/registration/aadhaar`) and their
+/// Carestack path (under `/carestack`): the one route table both path sets are built from.
+pub const ROUTES: [(&str, &str, Handler); 8] = [
+    ("/generateOtp", "/aadhaar/generateOtp", Handler::GenerateOtp),
+    ("/verifyOTP", "/aadhaar/verifyOtp", Handler::VerifyOtp),
+    ("/checkHpIdAccountExist", "/check/account-exist", Handler::CheckAccount),
+    ("/demographicAuthViaMobile", "/demographic-auth/mobile", Handler::DemographicAuth),
+    ("/generateMobileOTP", "/generate/mobileOtp", Handler::GenerateMobileOtp),
+    ("/verifyMobileOTP", "/verify/mobileOtp", Handler::VerifyMobileOtp),
+    ("/hpid/suggestion", "/hpId/suggestion", Handler::Suggestion),
+    ("/createHprIdWithPreVerified", "/hprId/create", Handler::Create),
+];
 
 /// The ABDM paths, under `/hpr/api`. `v1` and `v2` are both accepted, as clients use both. Like
 /// every ABDM service the integrator calls, they need the gateway session token.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let routes: [(&str, Handler); 8] = [
-        ("/generateOtp", Handler::GenerateOtp),
-        ("/verifyOTP", Handler::VerifyOtp),
-        ("/checkHpIdAccountExist", Handler::CheckAccount),
-        ("/demographicAuthViaMobile", Handler::DemographicAuth),
-        ("/generateMobileOTP", Handler::GenerateMobileOtp),
-        ("/verifyMobileOTP", Handler::VerifyMobileOtp),
-        ("/hpid/suggestion", Handler::Suggestion),
-        ("/createHprIdWithPreVerified", Handler::Create),
-    ];
     let mut scope = web::scope("/hpr/api/{version:v[12]}/registration/aadhaar")
-        .wrap(actix_web::middleware::from_fn(crate::gateway::require_session));
-    for (path, handler) in routes {
+        .wrap(actix_web::middleware::from_fn(crate::gateway::sessions::authenticate));
+    for (path, _, handler) in ROUTES {
         scope = scope.route(path, handler.route());
     }
     cfg.service(scope);
@@ -645,17 +685,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The eight steps, so that each path set can name them once.
 #[derive(Clone, Copy)]
 pub enum Handler {
+    /// `generateOtp`.
     GenerateOtp,
+    /// `verifyOTP`.
     VerifyOtp,
+    /// `checkHpIdAccountExist`.
     CheckAccount,
+    /// `demographicAuthViaMobile`.
     DemographicAuth,
+    /// `generateMobileOTP`.
     GenerateMobileOtp,
+    /// `verifyMobileOTP`.
     VerifyMobileOtp,
+    /// `hpid/suggestion`.
     Suggestion,
+    /// `createHprIdWithPreVerified`.
     Create,
 }
 
 impl Handler {
+    /// The actix route serving this step.
     pub fn route(self) -> actix_web::Route {
         let post = web::post();
         match self {

@@ -15,9 +15,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::body::MAX_BODY;
-use crate::clock::{iso, Millis};
+use crate::clock::{iso, Clock, Millis};
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Strings longer than this (photos) are recorded cut short; tokens and ciphertexts fit.
 const MAX_RECORDED_STRING: usize = 4096;
@@ -31,20 +30,29 @@ const MAX_RAW_BODY: usize = 16 * 1024;
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JournalEntry {
+    /// Order of recording, from 1.
     pub seq: u64,
+    /// When, in virtual time.
     pub at: String,
+    /// `inbound` (a call to the sandbox) or `outbound` (a callback it made).
     pub direction: &'static str,
+    /// The HTTP method.
     pub method: String,
+    /// The path (inbound, with the query) or the full URL (outbound).
     pub path: String,
+    /// The status answered; 0 when no answer came (a callback not delivered).
     pub status: u16,
+    /// The request body, secrets masked.
     pub request_body: Value,
+    /// The response body, secrets masked.
     pub response_body: Value,
+    /// The transaction or request id the exchange belongs to, where one is known.
     pub correlation_id: Option<String>,
 }
 
 /// A recorded body: as received, or already rendered.
 #[derive(Debug, Clone)]
-pub enum Body {
+enum Body {
     Raw(Bytes),
     Json(Value),
 }
@@ -68,40 +76,63 @@ impl Body {
 
 /// What the journal keeps of one exchange.
 #[derive(Debug, Clone)]
-pub struct Record {
-    pub at: Millis,
-    pub direction: &'static str,
-    pub method: String,
-    pub path: String,
-    pub status: u16,
-    pub request: Body,
-    pub response: Body,
+struct Record {
+    at: Millis,
+    direction: &'static str,
+    method: String,
+    path: String,
+    status: u16,
+    request: Body,
+    response: Body,
     /// A correlation id known without reading the bodies (a header).
-    pub correlation: Option<String>,
+    correlation: Option<String>,
 }
 
+/// The bounded journal of one sandbox.
 pub struct Journal {
     entries: Mutex<VecDeque<(u64, Record)>>,
     next_seq: AtomicU64,
     capacity: usize,
+    clock: Clock,
 }
 
 impl Journal {
-    pub fn new(capacity: usize) -> Self {
+    /// A journal keeping the last `capacity` exchanges, dated by `clock`.
+    pub fn new(capacity: usize, clock: Clock) -> Self {
         Journal {
             entries: Mutex::new(VecDeque::new()),
             next_seq: AtomicU64::new(1),
             capacity: capacity.max(1),
+            clock,
         }
     }
 
-    pub fn record(&self, record: Record) {
+    fn record(&self, mut record: Record) {
+        record.at = self.clock.now();
         let mut q = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         if q.len() == self.capacity {
             q.pop_front();
         }
         q.push_back((seq, record));
+    }
+
+    /// Records a callback the sandbox made (or could not make: `status` `None`) to `url`. The
+    /// request body is masked and shortened like every recorded body.
+    pub fn outbound(&self, url: String, status: Option<u16>, request: &Value, response: Value) {
+        let mut request = request.clone();
+        mask(&mut request);
+        shorten(&mut request);
+        self.record(Record {
+            at: 0,
+            direction: "outbound",
+            method: "POST".into(),
+            path: url,
+            status: status.unwrap_or(0),
+            request: Body::Json(request),
+            response: Body::Json(response),
+            correlation: None,
+        });
     }
 
     /// Entries with `seq > since`, oldest first, rendered: bodies parsed, secrets masked.
@@ -113,14 +144,17 @@ impl Journal {
         picked.into_iter().map(|(seq, r)| render(seq, r)).collect()
     }
 
+    /// How many entries are kept now.
     pub fn len(&self) -> usize {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// Whether nothing is kept.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Forgets every entry (sequence numbers go on).
     pub fn clear(&self) {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
@@ -153,7 +187,7 @@ pub async fn record(
     if path == "/_sandbox" || path.starts_with("/_sandbox/") || path.starts_with("/_sandbox?") {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+    let Some(journal) = req.app_data::<web::Data<Journal>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let request_bytes = match read_payload(&mut req).await {
@@ -177,8 +211,8 @@ pub async fn record(
     let response_bytes =
         body::to_bytes_limited(body, 8 * MAX_BODY).await.ok().and_then(Result::ok).unwrap_or_default();
 
-    state.journal.record(Record {
-        at: state.clock.now(),
+    journal.record(Record {
+        at: 0,
         direction: "inbound",
         method,
         path,
@@ -253,7 +287,7 @@ pub fn mask(v: &mut Value) {
 }
 
 /// Keeps recorded bodies small: long strings (photos) are cut to their start.
-pub fn shorten(v: &mut Value) {
+fn shorten(v: &mut Value) {
     match v {
         Value::String(s) if s.len() > MAX_RECORDED_STRING => {
             let cut = (0..=MAX_RECORDED_STRING).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);

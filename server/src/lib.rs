@@ -28,25 +28,29 @@
 //! outbox ([`otp`]); every request lands in the [`journal`]; every refusal is an [`error::ApiError`]
 //! naming the field and the rule.
 
-pub mod abha;
-pub mod accounts;
-pub mod body;
-pub mod callbacks;
-pub mod carestack;
+#![warn(missing_docs)]
+
+mod abha;
+mod accounts;
+mod body;
+mod callbacks;
+mod carestack;
 pub mod checks;
-pub mod clock;
-pub mod control;
-pub mod crypto;
-pub mod error;
-pub mod fixtures;
-pub mod gateway;
-pub mod hpr;
-pub mod journal;
-pub mod masters;
-pub mod otp;
-pub mod phr;
-pub mod state;
-pub mod store;
+mod clock;
+mod control;
+mod crypto;
+mod error;
+mod fixtures;
+mod flow;
+mod gateway;
+mod hpr;
+mod journal;
+mod masters;
+mod otp;
+mod phr;
+mod shared;
+mod state;
+mod store;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -55,9 +59,16 @@ use actix_web::dev::ServerHandle;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
-pub use error::ApiError;
-pub use fixtures::Fixtures;
-pub use state::AppState;
+pub use error::{ApiError, Rule};
+pub use fixtures::{Facility, Fixtures, Person, Professional};
+pub use journal::mask as mask_secrets;
+use state::AppState;
+
+/// The ABHA v3 public key (base64 SPKI), as `GET /abha/api/v3/profile/public/certificate`
+/// serves it: what a client encrypts Aadhaar numbers and OTPs with.
+pub fn abha_public_key() -> String {
+    crypto::ABHA_KEY.public_spki_b64()
+}
 
 /// The API families with their path prefixes, as printed at start-up.
 pub const FAMILIES: &[(&str, &str, &str)] = &[
@@ -77,9 +88,12 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
 /// Default listen address of `abdm-sandbox serve`.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8090";
 
+/// How to start a sandbox.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where to listen; port 0 picks a free port.
     pub addr: SocketAddr,
+    /// The identities, facilities and credentials.
     pub fixtures: Fixtures,
     /// Journal ring size (entries); the OTP outbox keeps as many messages.
     pub journal_capacity: usize,
@@ -106,13 +120,13 @@ pub struct Sandbox {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     sweeper: tokio::task::JoinHandle<()>,
     dispatcher: Option<tokio::task::JoinHandle<()>>,
-    state: web::Data<AppState>,
+    state: AppState,
 }
 
 impl Sandbox {
     /// Binds, starts serving in the background and returns once the socket accepts connections.
     pub async fn start(config: Config) -> std::io::Result<Sandbox> {
-        let state = web::Data::new(AppState::new(config.fixtures, config.journal_capacity));
+        let state = AppState::new(config.fixtures, config.journal_capacity);
         let app_state = state.clone();
         let mut server = HttpServer::new(move || app(app_state.clone()))
             .disable_signals()
@@ -127,7 +141,7 @@ impl Sandbox {
         let handle = server.handle();
         let server = tokio::spawn(server);
         let dispatcher =
-            state.callbacks.take_receiver().map(|rx| tokio::spawn(callbacks::run(state.clone(), rx)));
+            state.callbacks().map(|rx| tokio::spawn(callbacks::run(state.shared.callbacks.clone(), rx)));
         let sweep_state = state.clone();
         let sweeper = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -139,6 +153,7 @@ impl Sandbox {
         Ok(Sandbox { addr, handle, server, sweeper, dispatcher, state })
     }
 
+    /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -148,18 +163,23 @@ impl Sandbox {
         format!("http://{}", self.addr)
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// The fixtures it serves.
+    pub fn fixtures(&self) -> &Fixtures {
+        &self.state.shared.fixtures
     }
 
     /// Stops accepting, lets in-flight requests finish, and stops the background tasks.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.handle.stop(true).await;
+        self.abort_tasks();
+        let _ = (&mut self.server).await;
+    }
+
+    fn abort_tasks(&mut self) {
         self.sweeper.abort();
-        if let Some(d) = self.dispatcher {
+        if let Some(d) = self.dispatcher.take() {
             d.abort();
         }
-        let _ = self.server.await;
     }
 
     /// Serves until Ctrl-C (or SIGTERM), then shuts down gracefully.
@@ -167,6 +187,19 @@ impl Sandbox {
         shutdown_signal().await;
         self.stop().await;
         Ok(())
+    }
+}
+
+impl Drop for Sandbox {
+    /// A sandbox dropped without [`Sandbox::stop`] (a test that failed half-way) still stops:
+    /// the server is told to stop at once and the background tasks are ended.
+    fn drop(&mut self) {
+        self.abort_tasks();
+        if !self.server.is_finished() {
+            // The returned future only waits for the stop; the command is sent right away.
+            drop(self.handle.stop(false));
+            self.server.abort();
+        }
     }
 }
 
@@ -193,8 +226,8 @@ async fn shutdown_signal() {
 }
 
 /// The application: every family's routes, the journal around them, JSON 404s.
-pub fn app(
-    state: web::Data<AppState>,
+fn app(
+    state: AppState,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -205,8 +238,9 @@ pub fn app(
     >,
 > {
     App::new()
-        .app_data(state)
+        .configure(|cfg| state.register(cfg))
         .app_data(web::PayloadConfig::new(body::MAX_BODY))
+        .app_data(web::QueryConfig::default().error_handler(body::query_error))
         .configure(control::configure)
         .configure(hpr::configure)
         .configure(abha::configure)

@@ -9,7 +9,8 @@
 //!   ─▶ phr/suggestion, search/isExist ─▶ create-phr-address
 //! ```
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -18,64 +19,89 @@ use crate::body::JsonBody;
 use crate::checks;
 use crate::clock::Millis;
 use crate::crypto::{Padding, PHR_KEY};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Checked, Rule};
+use crate::fixtures::PHOTO;
+use crate::flow::{self, Guard};
 use crate::otp::Otp;
-use crate::state::AppState;
+use crate::shared::Shared;
 use crate::store::Store;
 
 /// Longest local part accepted (the policy gives none; this keeps addresses sane).
 pub const MAX_ADDRESS_LEN: usize = 64;
 const AUTH_METHODS: [&str; 2] = ["AADHAAR_OTP", "MOBILE_OTP"];
 
+/// The steps of this flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
+pub enum Step {
     OtpSent,
     Verified,
     Created,
 }
 
+impl flow::Step for Step {
+    fn describe(self) -> &'static str {
+        match self {
+            Step::OtpSent => "OTP sent (confirm/credential next)",
+            Step::Verified => "ABHA number verified (suggestion or create-phr-address next)",
+            Step::Created => "ABHA address created (the flow is complete)",
+        }
+    }
+}
+
+/// One address creation, keyed by `transactionId`.
 pub struct PhrTxn {
     abha_number: String,
     step: Step,
     otp: Otp,
 }
 
+impl flow::Txn for PhrTxn {
+    type Step = Step;
+    const RESTART: &'static str = "start again with init/transaction";
+    fn step(&self) -> Step {
+        self.step
+    }
+    fn locked(&self) -> bool {
+        self.otp.locked()
+    }
+}
+
+/// PHR's transactions.
 #[derive(Default)]
 pub struct PhrState {
-    pub txns: Store<PhrTxn>,
+    txns: Store<PhrTxn>,
 }
 
-fn expect(txn: &PhrTxn, allowed: &[Step], action: &str) -> ApiResult<()> {
-    if txn.otp.locked() {
-        return Err(ApiError::too_many(
-            "transactionId",
-            "otp-locked",
-            "too many wrong OTPs; the transaction is locked, start again with init/transaction",
-        ));
+impl PhrState {
+    /// No transactions.
+    pub fn reset(&self) {
+        self.txns.clear();
     }
-    if allowed.contains(&txn.step) {
-        return Ok(());
+
+    /// Drops expired transactions; returns how many.
+    pub fn sweep(&self, now: Millis) -> usize {
+        self.txns.sweep(now)
     }
-    let at = match txn.step {
-        Step::OtpSent => "OTP sent (confirm/credential next)",
-        Step::Verified => "ABHA number verified (suggestion or create-phr-address next)",
-        Step::Created => "ABHA address created (the flow is complete)",
-    };
-    Err(ApiError::rule(
-        "transactionId",
-        "step-order",
-        format!("{action} is not allowed now: the transaction is at '{at}'"),
-    ))
+
+    /// Live transactions.
+    pub fn live(&self) -> usize {
+        self.txns.len()
+    }
 }
 
-fn step<R>(
-    st: &AppState,
+/// One step of the flow on the transaction named by the body's `transactionId`; see [`flow`].
+fn advance<R>(
+    sh: &Shared,
+    phr: &PhrState,
     body: &JsonBody,
+    allowed: &[Step],
+    action: &str,
     f: impl FnOnce(&mut PhrTxn, Millis) -> ApiResult<R>,
 ) -> ApiResult<(Uuid, R)> {
     let id = body.txn_id("transactionId")?;
-    let now = st.clock.now();
-    let out = st.phr.txns.step(id, "transactionId", now, |txn| f(txn, now))?;
+    let now = sh.clock.now();
+    let guard = Guard { field: "transactionId", allowed, action };
+    let out = phr.txns.advance(id, now, guard, |txn| f(txn, now))?;
     Ok((id, out))
 }
 
@@ -104,9 +130,9 @@ async fn certificate() -> HttpResponse {
 }
 
 /// `{healhtIdNumber}` → `{healthIdNumber, authMethods, blockedAuthMethods, status}`.
-async fn auth_methods(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn auth_methods(sh: web::Data<Shared>, body: JsonBody) -> ApiResult<HttpResponse> {
     let number = abha_number_field(&body)?;
-    st.accounts.by_number(&number).ok_or_else(|| not_found(&number))?;
+    sh.accounts.by_number(&number).ok_or_else(|| not_found(&number))?;
     Ok(HttpResponse::Ok().json(json!({
         "healthIdNumber": number,
         "authMethods": AUTH_METHODS,
@@ -125,49 +151,57 @@ fn not_found(number: &str) -> ApiError {
 
 /// `{authMethod, healhtIdNumber}` → `{transactionId}`: sends the OTP (Aadhaar OTP to the
 /// Aadhaar-linked mobile, mobile OTP to the account's mobile).
-async fn init_transaction(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn init_transaction(
+    sh: web::Data<Shared>,
+    phr: web::Data<PhrState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let method = body.str("authMethod")?;
     if !AUTH_METHODS.contains(&method) {
         return Err(ApiError::bad("authMethod", "auth-method", format!("must be one of {AUTH_METHODS:?}")));
     }
     let number = abha_number_field(&body)?;
-    let account = st.accounts.by_number(&number).ok_or_else(|| not_found(&number))?;
-    let person = &st.fixtures.people[account.person];
+    let account = sh.accounts.by_number(&number).ok_or_else(|| not_found(&number))?;
+    let person = &sh.fixtures.people[account.person];
     let to = if method == "AADHAAR_OTP" { &person.mobile } else { &account.mobile };
-    let now = st.clock.now();
+    let now = sh.clock.now();
     let otp = Otp::new(&person.otp, to, now);
-    let id = st
-        .phr
+    let id = phr
         .txns
         .insert(PhrTxn { abha_number: account.abha_number, step: Step::OtpSent, otp: otp.clone() }, now);
-    st.outbox.send(id, &otp, if method == "AADHAAR_OTP" { "phr-aadhaar-otp" } else { "phr-mobile-otp" });
+    sh.outbox.send(id, &otp, if method == "AADHAAR_OTP" { "phr-aadhaar-otp" } else { "phr-mobile-otp" });
     Ok(HttpResponse::Ok().json(json!({"transactionId": id})))
 }
 
 /// `{transactionId}` → `{transactionId}`: the same OTP again, 60 s after the last send.
-async fn resend_otp(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
-    let (id, otp) = step(&st, &body, |txn, now| {
-        expect(txn, &[Step::OtpSent], "resending the OTP")?;
+async fn resend_otp(
+    sh: web::Data<Shared>,
+    phr: web::Data<PhrState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
+    let (id, otp) = advance(&sh, &phr, &body, &[Step::OtpSent], "resending the OTP", |txn, now| {
         txn.otp.resend(now, "transactionId")?;
         Ok(txn.otp.clone())
     })?;
-    st.outbox.send(id, &otp, "phr-resend-otp");
+    sh.outbox.send(id, &otp, "phr-resend-otp");
     Ok(HttpResponse::Ok().json(json!({"transactionId": id})))
 }
 
 /// `{transactionId, value: enc(OTP)}` → the ABHA profile, with the addresses already linked.
-async fn confirm_credential(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn confirm_credential(
+    sh: web::Data<Shared>,
+    phr: web::Data<PhrState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let otp = PHR_KEY.decrypt("value", body.str("value")?, Padding::Pkcs1)?;
-    checks::otp(&otp)
-        .map_err(|(rule, m)| ApiError::bad("value", rule, format!("decrypts to an OTP that {m}")))?;
-    let (id, number) = step(&st, &body, |txn, now| {
-        expect(txn, &[Step::OtpSent], "confirming the OTP")?;
+    checks::otp(&otp).bad_noting("value", "decrypts to an OTP that ")?;
+    let (id, number) = advance(&sh, &phr, &body, &[Step::OtpSent], "confirming the OTP", |txn, now| {
         txn.otp.verify(&otp, now, "value")?;
         txn.step = Step::Verified;
         Ok(txn.abha_number.clone())
     })?;
-    let account = st.accounts.by_number(&number).ok_or_else(|| not_found(&number))?;
-    let p = &st.fixtures.people[account.person];
+    let account = sh.accounts.by_number(&number).ok_or_else(|| not_found(&number))?;
+    let p = &sh.fixtures.people[account.person];
     Ok(HttpResponse::Ok().json(json!({
         "transactionId": id,
         "healthIdNumber": account.abha_number,
@@ -188,8 +222,8 @@ async fn confirm_credential(st: web::Data<AppState>, body: JsonBody) -> ApiResul
         "stateName": p.address.state,
         "districtCode": p.address.district_code,
         "districtName": p.address.district,
-        "kycPhoto": crate::hpr::PHOTO,
-        "profilePhoto": crate::hpr::PHOTO,
+        "kycPhoto": PHOTO,
+        "profilePhoto": PHOTO,
         "kycVerified": true,
         "authMethods": AUTH_METHODS,
         "phrAddress": account.addresses,
@@ -202,13 +236,16 @@ async fn confirm_credential(st: web::Data<AppState>, body: JsonBody) -> ApiResul
 }
 
 /// `{transactionId}` → free addresses from the name and the e-mail's user name.
-async fn suggestion(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
-    let (_, number) = step(&st, &body, |txn, _| {
-        expect(txn, &[Step::Verified], "asking for suggestions")?;
+async fn suggestion(
+    sh: web::Data<Shared>,
+    phr: web::Data<PhrState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
+    let (_, number) = advance(&sh, &phr, &body, &[Step::Verified], "asking for suggestions", |txn, _| {
         Ok(txn.abha_number.clone())
     })?;
-    let account = st.accounts.by_number(&number).ok_or_else(|| not_found(&number))?;
-    let p = &st.fixtures.people[account.person];
+    let account = sh.accounts.by_number(&number).ok_or_else(|| not_found(&number))?;
+    let p = &sh.fixtures.people[account.person];
     let clean = |s: &str| {
         s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.').collect::<String>().to_lowercase()
     };
@@ -220,7 +257,7 @@ async fn suggestion(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRe
         format!("{first}.{last}"),
         format!("{first}{last}"),
         email_user,
-        format!("{first}.{last}{}", &year[2..]),
+        format!("{first}.{last}{}", year.get(2..).unwrap_or_default()),
         format!("{last}.{first}"),
         format!("{first}{year}"),
     ];
@@ -230,7 +267,7 @@ async fn suggestion(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRe
             break;
         }
         let full = format!("{c}{DOMAIN}");
-        if check_address(&c).is_ok() && !st.accounts.address_taken(&full) && !out.contains(&full) {
+        if check_address(&c).is_ok() && !sh.accounts.address_taken(&full) && !out.contains(&full) {
             out.push(full);
         }
     }
@@ -240,24 +277,33 @@ async fn suggestion(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRe
     Ok(HttpResponse::Ok().json(out))
 }
 
+/// The query of `search/isExist`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IsExist {
+    phr_address: Option<String>,
+}
+
 /// `GET ?phrAddress=` → a bare boolean.
-async fn is_exist(st: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
-    let q = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-        .map_err(|e| ApiError::bad("query", "query", e.to_string()))?;
-    let raw = q.get("phrAddress").map(|s| s.trim()).filter(|s| !s.is_empty());
+async fn is_exist(sh: web::Data<Shared>, q: web::Query<IsExist>) -> ApiResult<HttpResponse> {
+    let raw = q.phr_address.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let raw = raw.ok_or_else(|| ApiError::bad("phrAddress", "required", "query parameter is required"))?;
     let local = local_part(raw)?;
-    Ok(HttpResponse::Ok().json(st.accounts.address_taken(&format!("{local}{DOMAIN}"))))
+    Ok(HttpResponse::Ok().json(sh.accounts.address_taken(&format!("{local}{DOMAIN}"))))
 }
 
 /// `{transactionId, phrAddress, password?: enc, alreadyExistedPHR}` → the login token.
-async fn create_address(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+async fn create_address(
+    sh: web::Data<Shared>,
+    phr: web::Data<PhrState>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let local = local_part(body.str("phrAddress")?)?;
-    check_address(&local).map_err(|(rule, m)| ApiError::bad("phrAddress", rule, m))?;
+    check_address(&local).bad("phrAddress")?;
     let password = match body.opt_str("password")? {
         Some(enc) => {
             let p = PHR_KEY.decrypt("password", enc, Padding::Pkcs1)?;
-            check_password(&p).map_err(|(rule, m)| ApiError::bad("password", rule, m))?;
+            check_password(&p).bad("password")?;
             Some(p)
         }
         None => None,
@@ -265,33 +311,30 @@ async fn create_address(st: web::Data<AppState>, body: JsonBody) -> ApiResult<Ht
     if body.0.get("alreadyExistedPHR").is_some_and(|v| !v.is_null()) {
         body.bool("alreadyExistedPHR")?;
     }
-    let (id, number) = step(&st, &body, |txn, _| {
-        expect(txn, &[Step::Verified], "creating an ABHA address")?;
-        Ok(txn.abha_number.clone())
-    })?;
     let address = format!("{local}{DOMAIN}");
-    if !st.accounts.add_address(&number, &address, false) {
-        return Err(ApiError::rule(
-            "phrAddress",
-            "abha-address-taken",
-            format!("{address} is already taken"),
-        ));
-    }
-    if password.is_some() {
-        st.accounts.update(&number, |a| a.password = password);
-    }
-    let now = st.clock.now();
-    let _ = st.phr.txns.step(id, "transactionId", now, |txn| {
+    let (_, number) = advance(&sh, &phr, &body, &[Step::Verified], "creating an ABHA address", |txn, _| {
+        let number = txn.abha_number.clone();
+        if !sh.accounts.add_address(&number, &address, false) {
+            return Err(ApiError::rule(
+                "phrAddress",
+                "abha-address-taken",
+                format!("{address} is already taken"),
+            ));
+        }
         txn.step = Step::Created;
-        Ok(())
-    });
-    let account = st.accounts.by_number(&number).ok_or_else(|| not_found(&number))?;
+        Ok(number)
+    })?;
+    if password.is_some() {
+        sh.accounts.update(&number, |a| a.password = password);
+    }
+    let now = sh.clock.now();
+    let account = sh.accounts.by_number(&number).ok_or_else(|| not_found(&number))?;
     Ok(HttpResponse::Ok().json(json!({
         "token": format!("sbx-phr.{}", Uuid::new_v4().simple()),
         "expiresIn": 7200,
         "refreshToken": format!("sbx-phr-refresh.{}", Uuid::new_v4().simple()),
         "refreshExpiresIn": 86400,
-        "firstName": st.fixtures.people[account.person].first_name,
+        "firstName": sh.fixtures.people[account.person].first_name,
         "phrAdress": address,
         "authTs": now / 1000,
     })))
@@ -311,30 +354,40 @@ fn local_part(raw: &str) -> ApiResult<String> {
 }
 
 /// The ABHA address policy of the PHR service, each rule named.
-pub fn check_address(local: &str) -> Result<(), (&'static str, String)> {
+pub fn check_address(local: &str) -> Result<(), Rule> {
     if checks::all_digits(local) {
         return Err(match local.len() {
-            14 => {
-                ("abha-address-numeric", "14-digit addresses are reserved for the ABHA number itself".into())
-            }
-            10 => ("abha-address-mobile", "a 10-digit mobile number cannot be an ABHA address".into()),
-            _ => ("abha-address-start-digit", "cannot begin with a number".into()),
+            14 => Rule::new(
+                "abha-address-numeric",
+                "14-digit addresses are reserved for the ABHA number itself".to_string(),
+            ),
+            10 => Rule::new(
+                "abha-address-mobile",
+                "a 10-digit mobile number cannot be an ABHA address".to_string(),
+            ),
+            _ => Rule::new("abha-address-start-digit", "cannot begin with a number".to_string()),
         });
     }
     if !local.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') {
-        return Err(("abha-address-characters", "only letters, digits and '.' are allowed".into()));
+        return Err(Rule::new(
+            "abha-address-characters",
+            "only letters, digits and '.' are allowed".to_string(),
+        ));
     }
     if local.len() < 4 {
-        return Err(("abha-address-length", "must be at least 4 characters".into()));
+        return Err(Rule::new("abha-address-length", "must be at least 4 characters".to_string()));
     }
     if local.len() > MAX_ADDRESS_LEN {
-        return Err(("abha-address-length", format!("must be at most {MAX_ADDRESS_LEN} characters")));
+        return Err(Rule::new(
+            "abha-address-length",
+            format!("must be at most {MAX_ADDRESS_LEN} characters"),
+        ));
     }
     if local.starts_with(|c: char| c.is_ascii_digit()) {
-        return Err(("abha-address-start-digit", "cannot begin with a number".into()));
+        return Err(Rule::new("abha-address-start-digit", "cannot begin with a number".to_string()));
     }
     if local.starts_with('.') || local.ends_with('.') {
-        return Err(("abha-address-dot", "cannot begin or end with '.'".into()));
+        return Err(Rule::new("abha-address-dot", "cannot begin or end with '.'".to_string()));
     }
     Ok(())
 }
@@ -343,28 +396,38 @@ pub fn check_address(local: &str) -> Result<(), (&'static str, String)> {
 /// and a symbol, no white space, and no more than 2 consecutive characters: no run of three
 /// identical characters (`aaa`), three in sequence (`abc`, `321`) or three adjacent keyboard keys
 /// (`qwe`).
-pub fn check_password(p: &str) -> Result<(), (&'static str, String)> {
+pub fn check_password(p: &str) -> Result<(), Rule> {
     checks::hpr_password(p)?;
     let lower: Vec<char> = p.to_lowercase().chars().collect();
     for w in lower.windows(3) {
         let s: String = w.iter().collect();
         if w[0] == w[1] && w[1] == w[2] {
-            return Err(("password-repeat", format!("password repeats a character three times ({s:?})")));
+            return Err(Rule::new(
+                "password-repeat",
+                format!("password repeats a character three times ({s:?})"),
+            ));
         }
         let (a, b, c) = (w[0] as i32, w[1] as i32, w[2] as i32);
         let alnum = w.iter().all(char::is_ascii_alphanumeric);
         if alnum && ((b - a == 1 && c - b == 1) || (a - b == 1 && b - c == 1)) {
-            return Err(("password-sequence", format!("password has three consecutive characters ({s:?})")));
+            return Err(Rule::new(
+                "password-sequence",
+                format!("password has three consecutive characters ({s:?})"),
+            ));
         }
         const ROWS: [&str; 4] = ["1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm"];
         let rev: String = s.chars().rev().collect();
         if ROWS.iter().any(|row| row.contains(&s) || row.contains(&rev)) {
-            return Err(("password-keyboard", format!("password has three adjacent keyboard keys ({s:?})")));
+            return Err(Rule::new(
+                "password-keyboard",
+                format!("password has three adjacent keyboard keys ({s:?})"),
+            ));
         }
     }
     Ok(())
 }
 
+/// The PHR routes under `/phr/api/v1/phr`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     const BASE: &str = "/phr/api/v1/phr";
     cfg.route(&format!("{BASE}/public/certificate"), web::get().to(certificate))
@@ -384,7 +447,7 @@ mod tests {
     #[test]
     fn address_policy_names_each_rule() {
         assert!(check_address("asha.v").is_ok());
-        let rule = |s: &str| check_address(s).unwrap_err().0;
+        let rule = |s: &str| check_address(s).unwrap_err().name;
         assert_eq!(rule("91234567890129"), "abha-address-numeric");
         assert_eq!(rule("9876543210"), "abha-address-mobile");
         assert_eq!(rule("1asha"), "abha-address-start-digit");
@@ -398,7 +461,7 @@ mod tests {
     fn password_policy_names_each_rule() {
         assert!(check_password("Sandbox@2024").is_ok());
         assert!(check_password("Tr0ub4dor&x").is_ok());
-        let rule = |s: &str| check_password(s).unwrap_err().0;
+        let rule = |s: &str| check_password(s).unwrap_err().name;
         assert_eq!(rule("Short@1"), "password-policy");
         assert_eq!(rule("Paaa@w0rdx"), "password-repeat");
         assert_eq!(rule("Xabc@9z7Lm"), "password-sequence");

@@ -1,77 +1,80 @@
-//! Everything the server knows, shared by all workers: the clock, the fixtures, each family's
-//! transactions and accounts, the journal and the OTP outbox.
+//! One sandbox's whole state: the shared parts and each family's own, each a piece of app data
+//! that handlers take by type. Only the app factory and the control API (reset, sweep, health)
+//! see the whole; the families import only [`crate::shared`] and their own state.
 
-use std::sync::Arc;
+use actix_web::web::{self, Data};
 
 use crate::abha::AbhaState;
-use crate::accounts::Accounts;
-use crate::callbacks::{Dispatcher, Faults};
-use crate::clock::Clock;
+use crate::callbacks::Callback;
 use crate::fixtures::Fixtures;
-use crate::gateway::GatewayState;
+use crate::gateway::{sessions, Gateway};
 use crate::hpr::HprState;
-use crate::journal::Journal;
-use crate::otp::Outbox;
 use crate::phr::PhrState;
+use crate::shared::Shared;
 
+/// Every piece of one sandbox's state.
+#[derive(Clone)]
 pub struct AppState {
-    pub clock: Clock,
-    pub fixtures: Arc<Fixtures>,
-    pub journal: Journal,
-    pub outbox: Outbox,
-    pub hpr: HprState,
-    pub accounts: Accounts,
-    pub abha: AbhaState,
-    pub phr: PhrState,
-    pub gateway: GatewayState,
-    pub callbacks: Dispatcher,
-    pub faults: Faults,
+    /// Clock, fixtures, journal, outbox, accounts, callbacks.
+    pub shared: Data<Shared>,
+    /// HPR registration.
+    pub hpr: Data<HprState>,
+    /// ABHA enrolment.
+    pub abha: Data<AbhaState>,
+    /// PHR address creation.
+    pub phr: Data<PhrState>,
+    /// The gateway's flows.
+    pub gateway: Gateway,
 }
 
 impl AppState {
+    /// A fresh sandbox with these fixtures and a journal (and outbox) of this many entries.
     pub fn new(fixtures: Fixtures, journal_capacity: usize) -> Self {
-        let fixtures = Arc::new(fixtures);
+        let shared = Data::new(Shared::new(fixtures, journal_capacity, sessions::gateway_token));
         AppState {
-            clock: Clock::default(),
-            hpr: HprState::new(&fixtures),
-            accounts: {
-                let accounts = Accounts::default();
-                accounts.reset(&fixtures);
-                accounts
-            },
-            abha: AbhaState::default(),
-            phr: PhrState::default(),
-            gateway: GatewayState::default(),
-            callbacks: Dispatcher::default(),
-            faults: Faults::default(),
-            fixtures,
-            journal: Journal::new(journal_capacity),
-            outbox: Outbox::new(journal_capacity),
+            hpr: Data::new(HprState::new(&shared.fixtures)),
+            abha: Data::default(),
+            phr: Data::default(),
+            gateway: Gateway::new(shared.clock.clone()),
+            shared,
         }
     }
 
-    /// Back to the state right after start-up: no transactions, created accounts, journal or
-    /// outbox; the fixtures as loaded; virtual time equal to real time.
+    /// Registers every piece as app data.
+    pub fn register(&self, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(Data::new(self.clone()))
+            .app_data(self.shared.clone())
+            .app_data(self.shared.journal.clone())
+            .app_data(self.shared.callbacks.faults.clone())
+            .app_data(self.hpr.clone())
+            .app_data(self.abha.clone())
+            .app_data(self.phr.clone());
+        self.gateway.register(cfg);
+    }
+
+    /// The receiving end of the callback queue, once.
+    pub fn callbacks(&self) -> Option<tokio::sync::mpsc::Receiver<Callback>> {
+        self.shared.callbacks.take_receiver()
+    }
+
+    /// Back to the state right after start-up: no transactions, created accounts, journal,
+    /// outbox, bridges, links or faults; the fixtures as loaded; virtual time equal to real time.
     pub fn reset(&self) {
-        self.clock.reset();
-        self.journal.clear();
-        self.outbox.clear();
-        self.hpr.reset(&self.fixtures);
-        self.accounts.reset(&self.fixtures);
+        self.shared.reset();
+        self.hpr.reset(&self.shared.fixtures);
         self.abha.reset();
-        self.phr.txns.clear();
+        self.phr.reset();
         self.gateway.reset();
-        self.faults.set(Vec::new());
     }
 
     /// Drops expired transactions of every flow; returns how many.
     pub fn sweep(&self) -> usize {
-        let now = self.clock.now();
-        self.hpr.txns.sweep(now) + self.abha.sweep(now) + self.phr.txns.sweep(now) + self.gateway.sweep(now)
+        let now = self.shared.clock.now();
+        self.hpr.sweep(now) + self.abha.sweep(now) + self.phr.sweep(now) + self.gateway.sweep(now)
     }
 
     /// Live transactions across all flows.
     pub fn live_transactions(&self) -> usize {
-        self.hpr.txns.len() + self.abha.txns.len() + self.phr.txns.len() + self.gateway.auth.len()
+        self.hpr.live() + self.abha.live() + self.phr.live() + self.gateway.live()
     }
 }

@@ -176,6 +176,6 @@ pub fn agrees(template: &Value, vars: &Vars, recorded: &Value) -> bool {
 /// A value as the journal records it under `key` (secrets masked).
 fn masked(key: &str, v: Value) -> Value {
     let mut obj = serde_json::json!({ key: v });
-    abdm_server::journal::mask(&mut obj);
+    abdm_server::mask_secrets(&mut obj);
     obj[key].take()
 }

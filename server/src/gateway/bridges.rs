@@ -1,0 +1,203 @@
+//! Bridges: a client registers the URL the gateway calls it back at (`PATCH
+//! /gateway/v1/bridges`, also under `/devservice`) and the HIP/HIU services it runs
+//! (`addUpdateServices`); `getServices` lists them. A service id belongs to one client only; a
+//! fixture facility's HIP id belongs to its client until registered otherwise. Every callback of
+//! every flow goes to the bridge of the client owning the receiving service ([`send`]).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use dashmap::DashMap;
+use serde_json::{json, Value};
+
+use super::sessions::caller;
+use crate::body::{JsonBody, Obj};
+use crate::callbacks::{Callback, Receiver};
+use crate::error::{ApiError, ApiResult};
+use crate::shared::Shared;
+
+/// One client's bridge: its callback URL and services.
+#[derive(Debug, Clone, Default)]
+struct Bridge {
+    url: Option<String>,
+    services: Vec<Value>,
+}
+
+/// Every client's bridge, by client id.
+#[derive(Default)]
+pub struct Bridges {
+    map: DashMap<String, Bridge>,
+}
+
+impl Bridges {
+    /// No bridges.
+    pub fn reset(&self) {
+        self.map.clear();
+    }
+
+    /// The client (bridge) that owns a HIP or HIU id: a registered service, else a fixture
+    /// facility.
+    pub fn owner_of(&self, sh: &Shared, service_id: &str) -> Option<String> {
+        self.map
+            .iter()
+            .find(|b| b.services.iter().any(|s| s["id"] == service_id))
+            .map(|b| b.key().clone())
+            .or_else(|| {
+                sh.fixtures.facilities.iter().find(|f| f.hip_id == service_id).map(|f| f.client_id.clone())
+            })
+    }
+
+    /// The callback URL a client registered.
+    pub fn url_of(&self, client_id: &str) -> Option<String> {
+        self.map.get(client_id).and_then(|b| b.url.clone())
+    }
+}
+
+/// The HIP id of a fixture facility's client, where the caller's own HIP must be named.
+pub fn own_hip(sh: &Shared, client_id: &str) -> String {
+    sh.fixtures
+        .facilities
+        .iter()
+        .find(|f| f.client_id == client_id)
+        .map(|f| f.hip_id.clone())
+        .unwrap_or_default()
+}
+
+/// Refuses a service id that is not one of the calling client's, naming `field`.
+pub fn require_own(
+    sh: &Shared,
+    bridges: &Bridges,
+    req: &HttpRequest,
+    id: &str,
+    field: &str,
+) -> ApiResult<()> {
+    let me = caller(req);
+    if bridges.owner_of(sh, id).as_deref() == Some(me.as_str()) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "requester-not-yours",
+        format!("{field}: {id} is not a service of client {me}"),
+    )
+    .field(field))
+}
+
+/// Queues a callback to the bridge of the client owning `receiver_id`, followed, once it has
+/// been delivered, by the `then` callbacks to the same receiver. With no bridge URL registered
+/// it is journalled as not sent.
+pub fn send(
+    sh: &Shared,
+    bridges: &Bridges,
+    (receiver, receiver_id): (Receiver, &str),
+    path: &str,
+    body: Value,
+    then: Vec<(&str, Value)>,
+) {
+    let Some(base) = bridges.owner_of(sh, receiver_id).and_then(|c| bridges.url_of(&c)) else {
+        let why = format!("no bridge URL is registered for {receiver_id}");
+        sh.callbacks.not_sent(path, &body, why);
+        return;
+    };
+    let callback = |path: &str, body: Value, then: Option<Box<Callback>>| Callback {
+        base: base.clone(),
+        path: path.to_string(),
+        receiver,
+        receiver_id: receiver_id.to_string(),
+        body,
+        on_delivered: None,
+        token: None,
+        then,
+    };
+    let mut next: Option<Box<Callback>> = None;
+    for (p, b) in then.into_iter().rev() {
+        next = Some(Box::new(callback(p, b, next)));
+    }
+    sh.callbacks.send(callback(path, body, next));
+}
+
+/// `PATCH bridges {url}`: the caller's callback URL.
+pub async fn set_url(
+    bridges: web::Data<Bridges>,
+    req: HttpRequest,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
+    let url = body.str("url")?;
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|_| ApiError::bad("url", "url", format!("{url:?} is not an absolute http(s) URL")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(ApiError::bad("url", "url", "must be an http or https URL with a host"));
+    }
+    bridges.map.entry(caller(&req)).or_default().url = Some(url.trim_end_matches('/').to_string());
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// `addUpdateServices`: an array of services or a single one, `{id, name, type|types, active,
+/// alias?, endpoints?}`.
+pub async fn add_services(
+    sh: web::Data<Shared>,
+    bridges: web::Data<Bridges>,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad("body", "json", format!("malformed JSON: {e}")))?;
+    let items = match value {
+        Value::Array(items) => items,
+        Value::Object(_) => vec![value],
+        _ => return Err(ApiError::bad("body", "json", "a service object or an array of them is required")),
+    };
+    let mut services = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        services.push(service(i, item)?);
+    }
+    let me = caller(&req);
+    for (i, s) in services.iter().enumerate() {
+        let id = s["id"].as_str().unwrap_or_default();
+        if let Some(owner) = bridges.owner_of(&sh, id).filter(|o| *o != me) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "service-taken",
+                format!("[{i}].id: {id} is a service of client {owner}"),
+            )
+            .field(format!("[{i}].id")));
+        }
+    }
+    let mut bridge = bridges.map.entry(me).or_default();
+    for s in services {
+        bridge.services.retain(|old| old["id"] != s["id"]);
+        bridge.services.push(s);
+    }
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// One service of an `addUpdateServices` body, checked, in the shape `getServices` lists.
+fn service(i: usize, item: &Value) -> ApiResult<Value> {
+    let Value::Object(map) = item else {
+        return Err(ApiError::bad(&format!("[{i}]"), "type", "must be an object"));
+    };
+    let body = Obj::at(map, format!("[{i}]"));
+    let id = body.str("id")?.to_string();
+    let name = body.opt_str("name")?.unwrap_or(&id).to_string();
+    let kind = body.opt_str("type")?.unwrap_or("HIP");
+    if !["HIP", "HIU", "HEALTH_LOCKER"].contains(&kind) {
+        return Err(ApiError::bad(
+            &format!("[{i}].type"),
+            "service-type",
+            "must be HIP, HIU or HEALTH_LOCKER",
+        ));
+    }
+    let active = map.get("active").and_then(Value::as_bool).unwrap_or(true);
+    Ok(
+        json!({"id": id, "name": name, "types": [kind], "endpoints": map.get("endpoints").cloned().unwrap_or(json!({})), "active": active}),
+    )
+}
+
+/// `getServices`: the caller's bridge and services.
+pub async fn get_services(bridges: web::Data<Bridges>, req: HttpRequest) -> HttpResponse {
+    let id = caller(&req);
+    let bridge = bridges.map.get(&id).map(|b| b.clone()).unwrap_or_default();
+    HttpResponse::Ok().json(json!({
+        "bridge": {"id": id, "name": id, "url": bridge.url, "active": true, "blocklisted": false},
+        "services": bridge.services,
+    }))
+}

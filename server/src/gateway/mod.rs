@@ -1,0 +1,114 @@
+//! The gateway (HIE-CM v0.5 and v1.0) under `/gateway`, with bridge registration also under
+//! `/devservice`, one module per flow:
+//!
+//! | module | flow |
+//! |---|---|
+//! | [`sessions`] | sessions and their RS256 tokens, the JWKS, and the session check every family uses |
+//! | [`bridges`] | a client's callback URL and services; where every callback goes |
+//! | [`share`] | the profile share a patient starts by scanning a HIP's QR code |
+//! | [`user_auth`] | user auth that yields a linking token or the patient's KYC |
+//! | [`linking`] | HIP-initiated care-context linking and context notify |
+//!
+//! beside [`envelope`], the message envelope they share. Every call but sessions, certs, OpenID
+//! configuration and heartbeat needs a valid, unexpired session token this gateway signed.
+//! Asynchronous calls are answered 202 at once and their results go to the caller's bridge URL
+//! as callbacks ([`crate::callbacks`]). Each flow keeps its own state, registered as app data.
+
+pub mod bridges;
+pub mod envelope;
+pub mod linking;
+pub mod sessions;
+pub mod share;
+pub mod user_auth;
+
+use actix_web::middleware::from_fn;
+use actix_web::web;
+
+use crate::clock::{Clock, Millis};
+
+/// Every gateway flow's state.
+#[derive(Clone)]
+pub struct Gateway {
+    /// Verified session tokens.
+    pub sessions: web::Data<sessions::Sessions>,
+    /// Bridges and services.
+    pub bridges: web::Data<bridges::Bridges>,
+    /// Profile shares sent.
+    pub shares: web::Data<share::Shares>,
+    /// User-auth transactions.
+    pub auth: web::Data<user_auth::UserAuth>,
+    /// Linked care contexts.
+    pub links: web::Data<linking::Links>,
+}
+
+impl Gateway {
+    /// A gateway with nothing registered, reading time from `clock`.
+    pub fn new(clock: Clock) -> Self {
+        Gateway {
+            sessions: web::Data::new(sessions::Sessions::new(clock)),
+            bridges: web::Data::default(),
+            shares: web::Data::default(),
+            auth: web::Data::default(),
+            links: web::Data::default(),
+        }
+    }
+
+    /// Back to nothing registered, shared, pending or linked.
+    pub fn reset(&self) {
+        self.sessions.reset();
+        self.bridges.reset();
+        self.shares.reset();
+        self.auth.reset();
+        self.links.reset();
+    }
+
+    /// Drops expired shares and transactions; returns how many.
+    pub fn sweep(&self, now: Millis) -> usize {
+        self.shares.sweep(now) + self.auth.sweep(now)
+    }
+
+    /// Live user-auth transactions.
+    pub fn live(&self) -> usize {
+        self.auth.live()
+    }
+
+    /// Registers each flow's state as app data.
+    pub fn register(&self, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(self.sessions.clone())
+            .app_data(self.bridges.clone())
+            .app_data(self.shares.clone())
+            .app_data(self.auth.clone())
+            .app_data(self.links.clone());
+    }
+}
+
+/// The gateway's routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/gateway/v0.5/sessions", web::post().to(sessions::sessions))
+        .route("/gateway/v0.5/certs", web::get().to(sessions::certs))
+        .route("/gateway/v0.5/.well-known/openid-configuration", web::get().to(sessions::openid))
+        .route("/gateway/v0.5/heartbeat", web::get().to(sessions::heartbeat));
+    for prefix in ["/gateway", "/devservice"] {
+        cfg.service(
+            web::scope(&format!("{prefix}/v1/bridges"))
+                .wrap(from_fn(sessions::authenticate))
+                .route("", web::patch().to(bridges::set_url))
+                .route("/addUpdateServices", web::post().to(bridges::add_services))
+                .route("/addUpdateServices", web::put().to(bridges::add_services))
+                .route("/services", web::put().to(bridges::add_services))
+                .route("/getServices", web::get().to(bridges::get_services)),
+        );
+    }
+    cfg.service(
+        web::scope("/gateway")
+            .wrap(from_fn(sessions::authenticate))
+            .route("/v0.5/patients/profile/on-share", web::post().to(share::on_share))
+            .route("/v1.0/patients/profile/on-share", web::post().to(share::on_share))
+            .route("/v0.5/users/auth/fetch-modes", web::post().to(user_auth::fetch_modes))
+            .route("/v0.5/users/auth/init", web::post().to(user_auth::init))
+            .route("/v0.5/users/auth/confirm", web::post().to(user_auth::confirm))
+            .route("/v0.5/users/auth/on-notify", web::post().to(user_auth::on_notify))
+            .route("/v0.5/links/link/add-contexts", web::post().to(linking::add_contexts))
+            .route("/v0.5/links/context/notify", web::post().to(linking::context_notify)),
+    );
+}

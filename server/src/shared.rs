@@ -1,0 +1,54 @@
+//! What every API family of one sandbox shares: the virtual clock, the fixtures, the journal,
+//! the OTP outbox, the ABHA accounts (read by ABHA, PHR and the gateway) and the callback
+//! dispatcher with its scripted faults. Each family keeps its own transactions in a state of its
+//! own; handlers take this and their family's state as two pieces of app data.
+
+use std::sync::Arc;
+
+use actix_web::web::Data;
+
+use crate::accounts::Accounts;
+use crate::callbacks::{Dispatcher, Faults, Signer};
+use crate::clock::Clock;
+use crate::fixtures::Fixtures;
+use crate::journal::Journal;
+use crate::otp::Outbox;
+
+/// The parts of one sandbox that every family uses.
+pub struct Shared {
+    /// Virtual time.
+    pub clock: Clock,
+    /// The identities, facilities and credentials, as loaded.
+    pub fixtures: Arc<Fixtures>,
+    /// Every request and callback.
+    pub journal: Data<Journal>,
+    /// Every OTP "sent".
+    pub outbox: Outbox,
+    /// ABHA numbers and addresses, from the fixtures and created since.
+    pub accounts: Accounts,
+    /// Callbacks to bridges, and the scripted faults.
+    pub callbacks: Data<Dispatcher>,
+}
+
+impl Shared {
+    /// A fresh sandbox's shared parts; callbacks carry tokens from `signer`.
+    pub fn new(fixtures: Fixtures, journal_capacity: usize, signer: Signer) -> Self {
+        let clock = Clock::default();
+        let fixtures = Arc::new(fixtures);
+        let journal = Data::new(Journal::new(journal_capacity, clock.clone()));
+        let accounts = Accounts::default();
+        accounts.reset(&fixtures);
+        let callbacks = Data::new(Dispatcher::new(journal.clone(), Data::new(Faults::default()), signer));
+        Shared { clock, fixtures, journal, outbox: Outbox::new(journal_capacity), accounts, callbacks }
+    }
+
+    /// Back to the state right after start-up: virtual time equal to real time, no journal,
+    /// outbox, created accounts or faults.
+    pub fn reset(&self) {
+        self.clock.reset();
+        self.journal.clear();
+        self.outbox.clear();
+        self.accounts.reset(&self.fixtures);
+        self.callbacks.faults.set(Vec::new());
+    }
+}
