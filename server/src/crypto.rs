@@ -55,13 +55,6 @@ impl Key {
             .clone()
     }
 
-    pub fn public_pem(&self) -> String {
-        self.private()
-            .to_public_key()
-            .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
-            .expect("an RSA public key encodes")
-    }
-
     /// Decrypts a base64 ciphertext sent in request field `field`. Refuses, naming the field, a
     /// value that is plaintext (all digits or all letters, as ABDM checks), not base64, or that
     /// does not decrypt with this key and padding.

@@ -11,28 +11,28 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+/// A refusal: status, field, rule and message; renders as the JSON body described above.
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    /// The HTTP status.
     pub status: StatusCode,
     /// The request field at fault (`aadhaar`, `txnId`, a header name), if any.
     pub field: Option<String>,
     /// A short stable name of the rule that was broken (`verhoeff`, `otp-expired`, …).
     pub rule: &'static str,
+    /// What was wrong, naming the field.
     pub message: String,
 }
 
 impl ApiError {
+    /// A refusal with this status and rule.
     pub fn new(status: StatusCode, rule: &'static str, message: impl Into<String>) -> Self {
         ApiError { status, field: None, rule, message: message.into() }
     }
 
+    /// Names the field at fault.
     pub fn field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
-        self
-    }
-
-    pub fn with_status(mut self, status: StatusCode) -> Self {
-        self.status = status;
         self
     }
 
@@ -56,6 +56,7 @@ impl ApiError {
         Self::new(StatusCode::TOO_MANY_REQUESTS, rule, format!("{field}: {}", message.into())).field(field)
     }
 
+    /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
         json!({
             "code": format!("SBX-{}", self.status.as_u16()),
@@ -95,7 +96,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 /// A broken rule, as every check reports it: the rule's stable name and a message. It names no
 /// field, because the same check serves fields of different names; the caller gives the field
-/// when turning it into an [`ApiError`] (see [`Checked`]).
+/// when turning it into an [`ApiError`] (`checks::otp(v).bad("otp")`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     /// A short stable name (`verhoeff`, `otp-format`, `password-policy`, …).

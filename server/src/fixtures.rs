@@ -15,14 +15,20 @@ pub const DEFAULT_FIXTURES: &str = include_str!("../../fixtures/default.json");
 pub const PHOTO: &str =
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
 
+/// The identities, facilities and credentials a sandbox serves.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Fixtures {
     #[serde(default, rename = "_comment", skip_serializing)]
+    /// A free-text note at the top of the file (`_comment`).
     pub comment: Option<String>,
+    /// People: patients with (or about to get) an ABHA number.
     pub people: Vec<Person>,
+    /// Healthcare professionals, for HPR registration.
     pub professionals: Vec<Professional>,
+    /// Facilities: HIPs with their gateway client credentials.
     pub facilities: Vec<Facility>,
+    /// The Carestack API keys.
     pub carestack: CarestackFixture,
     /// Aadhaar → index in `people` or `professionals`, built on load.
     #[serde(skip)]
@@ -31,79 +37,127 @@ pub struct Fixtures {
 
 /// Who holds an Aadhaar number in the fixtures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Holder {
+enum Holder {
     Person(usize),
     Professional(usize),
 }
 
+/// A person's address.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Address {
+    /// Street address.
     pub line: String,
+    /// District name.
     pub district: String,
+    /// LGD district code.
     pub district_code: String,
+    /// State name.
     pub state: String,
+    /// LGD state code.
     pub state_code: String,
+    /// Six-digit pincode.
     pub pincode: String,
 }
 
+/// A person (a patient).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Person {
+    /// Aadhaar number (12 digits, Verhoeff-valid).
     pub aadhaar: String,
+    /// Mobile number (10 digits).
     pub mobile: String,
     /// `None` until the person enrols for an ABHA (enrolment mints one).
     pub abha_number: Option<String>,
+    /// ABHA addresses (`name@sbx`).
     pub abha_addresses: Vec<String>,
+    /// Full name.
     pub name: String,
+    /// First name.
     pub first_name: String,
+    /// Middle name (may be empty).
     pub middle_name: String,
+    /// Last name.
     pub last_name: String,
+    /// `M`, `F` or `O`.
     pub gender: String,
+    /// Year of birth.
     pub year_of_birth: u16,
+    /// Month of birth, when known.
     pub month_of_birth: Option<u8>,
+    /// Day of birth, when known.
     pub day_of_birth: Option<u8>,
+    /// E-mail address.
     pub email: String,
+    /// Postal address.
     pub address: Address,
+    /// The scripted OTP every OTP to this identity carries.
     pub otp: String,
 }
 
+/// A healthcare professional.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Professional {
+    /// Aadhaar number (12 digits, Verhoeff-valid).
     pub aadhaar: String,
     /// The mobile number linked to the Aadhaar (where the Aadhaar OTP goes).
     pub aadhaar_mobile: String,
     /// The mobile number the professional gives; when it differs from `aadhaar_mobile`,
     /// demographic auth fails and the mobile must be verified by OTP.
     pub mobile: String,
+    /// Full name.
     pub name: String,
+    /// First name.
     pub first_name: String,
+    /// Middle name (may be empty).
     pub middle_name: String,
+    /// Last name.
     pub last_name: String,
+    /// `M`, `F` or `O`.
     pub gender: String,
     /// `dd-mm-yyyy`, as the Aadhaar KYC gives it.
     pub birth_date: String,
+    /// E-mail address.
     pub email: String,
+    /// KYC address part.
     pub care_of: String,
+    /// KYC address part.
     pub house: String,
+    /// KYC address part.
     pub street: String,
+    /// KYC address part.
     pub locality: String,
+    /// KYC address part.
     pub village_town_city: String,
+    /// KYC address part.
     pub sub_dist: String,
+    /// District name.
     pub district: String,
+    /// LGD district code.
     pub district_code: String,
+    /// State name.
     pub state: String,
+    /// LGD state code.
     pub state_code: String,
+    /// KYC address part.
     pub post_office: String,
+    /// Six-digit pincode.
     pub pincode: String,
+    /// The scripted OTP every OTP to this identity carries.
     pub otp: String,
     /// `null` when the professional has no HPR account yet.
     pub hpr_id_number: Option<String>,
+    /// The HPR ID (`name@hpr.abdm`), when an account exists.
     pub hpr_id: Option<String>,
+    /// HPR category code.
     pub category_id: u32,
+    /// HPR sub-category code.
     pub sub_category_id: u32,
+    /// HPR category name.
     pub category_name: String,
+    /// HPR sub-category name.
     pub category_sub_name: String,
 }
 
@@ -136,16 +190,23 @@ impl Professional {
     }
 }
 
+/// A facility (a HIP) and its gateway client.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Facility {
+    /// The HIP id (`IN...`).
     pub hip_id: String,
+    /// Full name.
     pub name: String,
+    /// Counter codes for QR codes.
     pub counters: Vec<String>,
+    /// Gateway client id.
     pub client_id: String,
+    /// Gateway client secret.
     pub client_secret: String,
 }
 
+/// Carestack's credentials.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CarestackFixture {
@@ -154,15 +215,19 @@ pub struct CarestackFixture {
 }
 
 impl Fixtures {
+    /// The compiled-in defaults.
     pub fn default_set() -> Fixtures {
         Fixtures::parse(DEFAULT_FIXTURES).expect("the compiled-in fixtures are valid")
     }
 
+    /// Reads and checks a fixtures file.
     pub fn load(path: &std::path::Path) -> Result<Fixtures, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         Fixtures::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// Parses and checks fixtures JSON: Verhoeff-valid Aadhaar, Luhn-valid ABHA numbers,
+    /// 10-digit mobiles, 6-digit OTPs, no Aadhaar twice.
     pub fn parse(text: &str) -> Result<Fixtures, String> {
         let mut f: Fixtures = serde_json::from_str(text).map_err(|e| e.to_string())?;
         f.validate()?;

@@ -324,7 +324,7 @@ async fn check_account(
         &[Step::AadhaarVerified, Step::NoAccount],
         "checking for an HPR account",
         |txn, _| {
-            let account = hpr.account(&&sh.fixtures.professionals[txn.professional].aadhaar);
+            let account = hpr.account(&sh.fixtures.professionals[txn.professional].aadhaar);
             txn.step = if account.is_some() { Step::Done } else { Step::NoAccount };
             Ok((txn.professional, account))
         },
@@ -387,7 +387,7 @@ async fn demographic_auth(
         &[Step::NoAccount, Step::MobileOtpSent],
         "demographic auth via mobile",
         |txn, _| {
-            let verified = &sh.fixtures.professionals[txn.professional].aadhaar_mobile == mobile;
+            let verified = sh.fixtures.professionals[txn.professional].aadhaar_mobile == mobile;
             if verified {
                 txn.step = Step::MobileVerified;
                 txn.mobile = Some(mobile.to_string());
@@ -418,7 +418,7 @@ async fn generate_mobile_otp(
                 txn.otp.resend(now, "mobile")?;
                 txn.otp.to = mobile.to_string();
             } else {
-                txn.otp.reissue(&&sh.fixtures.professionals[txn.professional].otp, mobile, now);
+                txn.otp.reissue(&sh.fixtures.professionals[txn.professional].otp, mobile, now);
             }
             txn.step = Step::MobileOtpSent;
             Ok(txn.otp.clone())

@@ -149,11 +149,6 @@ impl Journal {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    /// Whether nothing is kept.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Forgets every entry (sequence numbers go on).
     pub fn clear(&self) {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();

@@ -2,13 +2,18 @@
 //!
 //! One actix-web application that serves, on one port, the API families of India's ABDM sandbox
 //! under their real paths (each real host becomes a path prefix), plus the Carestack EHR API that
-//! wraps them and a control API for tests:
+//! wraps them and a control API for tests. A client switches from the real sandbox to this one by
+//! changing its base URL only.
 //!
-//! | family | real sandbox base | here |
-//! |---|---|---|
-//! | HPR ID registration | `https://hpridsbx.abdm.gov.in/api` | `/hpr/api` |
-//! | Carestack EHR API | `https://ehrsandboxapi.achalahealth.com` | `/carestack` |
-//! | sandbox control | — | `/_sandbox` |
+//! | family | real sandbox base | here | module |
+//! |---|---|---|---|
+//! | gateway v0.5/v1.0: sessions, certs, bridges, share profile, user auth, linking | `https://dev.abdm.gov.in/gateway` | `/gateway` | `gateway/` |
+//! | devservice (bridge registration) | `https://dev.abdm.gov.in/devservice` | `/devservice` | `gateway/bridges.rs` |
+//! | ABHA v3 enrolment, profile, public certificate | `https://abhasbx.abdm.gov.in/abha/api` | `/abha/api` | `abha.rs` |
+//! | PHR: ABHA address from an ABHA number | `https://phrsbx.abdm.gov.in` | `/phr` | `phr.rs` |
+//! | HPR ID registration | `https://hpridsbx.abdm.gov.in/api` | `/hpr/api` | `hpr.rs` |
+//! | Carestack EHR API (the SDK's `API_URL`) | `https://ehrsandboxapi.achalahealth.com` | `/carestack` | `carestack.rs` |
+//! | sandbox control | — | `/_sandbox` | `control.rs` |
 //!
 //! Start one on a free port (as every test does) and talk to it over HTTP:
 //!
@@ -19,14 +24,22 @@
 //! let sandbox = Sandbox::start(Config::default()).await?; // 127.0.0.1, port 0
 //! println!("HPR API at {}/hpr/api", sandbox.url());
 //! // ... drive the flows, read OTPs from GET {url}/_sandbox/outbox ...
-//! sandbox.stop().await;
+//! sandbox.stop().await; // or just drop it
 //! # Ok(()) }
 //! ```
 //!
-//! Every flow is a state machine keyed by its transaction id ([`store`]); time is virtual
-//! ([`clock`]) so OTP expiry and resend rules can be tested instantly; every OTP sent lands in the
-//! outbox ([`otp`]); every request lands in the [`journal`]; every refusal is an [`error::ApiError`]
-//! naming the field and the rule.
+//! ## Layout
+//!
+//! One module per API family (above; the gateway a folder with one module per flow), and beside
+//! them the shared mechanisms, which import no family: `store.rs` (transactions with expiry),
+//! `flow.rs` (the one guard every step goes through: exists, not expired, not locked, right step),
+//! `clock.rs` (virtual time, so OTP expiry and resend rules can be tested instantly), `otp.rs`
+//! (OTP rules and the outbox), `journal.rs` (every request and callback, secrets masked),
+//! `callbacks.rs` (delivery with retries and scripted faults), `crypto.rs` (RSA, JWT, JWKS),
+//! `checks.rs` (identifier rules, each returning a [`Rule`]), `error.rs` (one [`ApiError`] naming
+//! the field and the rule), `body.rs` (field-by-field JSON reading). `shared.rs` bundles what
+//! every family uses; `state.rs` holds one sandbox's whole state for the app factory and the
+//! control API.
 
 #![warn(missing_docs)]
 
