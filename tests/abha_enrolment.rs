@@ -6,30 +6,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::abha::*;
 use common::*;
 use rstest::rstest;
 use serde_json::{json, Value};
-
-const CERTIFICATE: &str = "/abha/api/v3/profile/public/certificate";
-const REQUEST_OTP: &str = "/abha/api/v3/enrollment/request/otp";
-const BY_AADHAAR: &str = "/abha/api/v3/enrollment/enrol/byAadhaar";
-const BY_ABDM: &str = "/abha/api/v3/enrollment/auth/byAbdm";
-const SUGGESTION: &str = "/abha/api/v3/enrollment/enrol/suggestion";
-const ABHA_ADDRESS: &str = "/abha/api/v3/enrollment/enrol/abha-address";
-const PROFILE: &str = "/abha/api/v3/profile/account";
-
-const CS_REQUEST_OTP: &str = "/carestack/patient/registration/abha/aadhaar/request-otp";
-const CS_ENROLL: &str = "/carestack/patient/registration/abha/aadhaar/enroll";
-const CS_MOBILE_OTP: &str = "/carestack/patient/registration/abha/update/mobile/request-otp";
-const CS_MOBILE_VERIFY: &str = "/carestack/patient/registration/abha/update/mobile/verify-otp";
-const CS_SUGGESTIONS: &str = "/carestack/patient/registration/abha/address-suggestions";
-const CS_ABHA_ADDRESS: &str = "/carestack/patient/registration/abha/abha-address";
-
-const ALGORITHM: &str = "RSA/ECB/OAEPWithSHA-1AndMGF1Padding";
 
 // The fixture people (fixtures/default.json). Sunil and Priya have no ABHA yet; Asha has one.
 const SUNIL: &str = "876543210988";
@@ -47,166 +29,6 @@ const NOT_A_PERSON: &str = "567890123458";
 const UNKNOWN_TXN: &str = "6f1c8a34-3c44-4d5e-9d0a-0b8d8f6d2a10";
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-/// An ABHA v3 client: encrypts with the served key and sends the three v3 headers, TIMESTAMP
-/// taken from the sandbox's (virtual) clock so that tests that move time stay within the skew.
-struct Abha<'a> {
-    ts: &'a TestSandbox,
-    key: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Contact {
-    Mobile,
-    Email,
-}
-
-impl Contact {
-    fn scope(self) -> &'static str {
-        match self {
-            Contact::Mobile => "mobile-verify",
-            Contact::Email => "email-verify",
-        }
-    }
-
-    fn hint(self) -> &'static str {
-        match self {
-            Contact::Mobile => "mobile",
-            Contact::Email => "email",
-        }
-    }
-}
-
-impl<'a> Abha<'a> {
-    async fn new(ts: &'a TestSandbox) -> Abha<'a> {
-        Abha { ts, key: ts.abha_key().await }
-    }
-
-    fn enc(&self, text: &str) -> String {
-        enc::oaep_sha1(&self.key, text)
-    }
-
-    /// The sandbox's current (virtual) time.
-    async fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        let clock = self.ts.get("/_sandbox/clock").await;
-        let now = clock.ok()["now"].as_str().expect("clock.now").to_string();
-        chrono::DateTime::parse_from_rfc3339(&now).expect("clock.now is ISO-8601").to_utc()
-    }
-
-    async fn headers(&self) -> Vec<(String, String)> {
-        let now = self.now().await.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        vec![
-            ("Authorization".into(), format!("Bearer {}", self.ts.session().await)),
-            ("REQUEST-ID".into(), uuid::Uuid::new_v4().to_string()),
-            ("TIMESTAMP".into(), now),
-        ]
-    }
-
-    /// Sends exactly `headers`.
-    async fn send_with(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-        headers: &[(String, String)],
-    ) -> Reply {
-        let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        self.ts.send(method, path, body, &refs).await
-    }
-
-    /// Sends the v3 headers plus `extra`.
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-        extra: &[(&str, &str)],
-    ) -> Reply {
-        let mut headers = self.headers().await;
-        headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        self.send_with(method, path, body, &headers).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Reply {
-        self.send(reqwest::Method::POST, path, Some(&body), &[]).await
-    }
-
-    async fn request_aadhaar_otp(&self, aadhaar: &str) -> Reply {
-        self.post(REQUEST_OTP, aadhaar_otp_body(&self.enc(aadhaar))).await
-    }
-
-    async fn resend_aadhaar_otp(&self, aadhaar: &str, txn: &str) -> Reply {
-        let mut body = aadhaar_otp_body(&self.enc(aadhaar));
-        body["txnId"] = json!(txn);
-        self.post(REQUEST_OTP, body).await
-    }
-
-    async fn enrol(&self, txn: &str, otp: &str, mobile: &str) -> Reply {
-        self.post(BY_AADHAAR, enrol_body(txn, &self.enc(otp), mobile)).await
-    }
-
-    /// Aadhaar OTP (read from the outbox) → enrol; returns the enrolment answer.
-    async fn enrolled(&self, aadhaar: &str, mobile: &str) -> Value {
-        let txn = self.request_aadhaar_otp(aadhaar).await.txn();
-        let otp = self.ts.otp(&txn).await;
-        self.enrol(&txn, &otp, mobile).await.ok().clone()
-    }
-
-    async fn contact_otp(&self, txn: &str, contact: Contact, value: &str) -> Reply {
-        let body = json!({
-            "txnId": txn,
-            "scope": ["abha-enrol", contact.scope()],
-            "loginHint": contact.hint(),
-            "loginId": self.enc(value),
-            "otpSystem": "abdm",
-        });
-        self.post(REQUEST_OTP, body).await
-    }
-
-    async fn verify_contact(&self, txn: &str, contact: Contact, otp: &str) -> Reply {
-        let body = json!({
-            "scope": ["abha-enrol", contact.scope()],
-            "authData": {"authMethods": ["otp"], "otp": {"txnId": txn, "otpValue": self.enc(otp)}},
-        });
-        self.post(BY_ABDM, body).await
-    }
-
-    async fn suggestions(&self, txn: &str) -> Reply {
-        self.send(reqwest::Method::GET, SUGGESTION, None, &[("TRANSACTION_ID", txn)]).await
-    }
-
-    async fn create_address(&self, txn: &str, address: &str) -> Reply {
-        self.post(ABHA_ADDRESS, json!({"txnId": txn, "abhaAddress": address, "preferred": 1})).await
-    }
-
-    /// `GET profile/account` with `X-token` set to `x_token` exactly (or without it).
-    async fn profile(&self, x_token: Option<&str>) -> Reply {
-        let extra: Vec<(&str, &str)> = x_token.map(|t| ("X-token", t)).into_iter().collect();
-        self.send(reqwest::Method::GET, PROFILE, None, &extra).await
-    }
-
-    async fn profile_of(&self, enrolment: &Value) -> Value {
-        let token = enrolment["tokens"]["token"].as_str().expect("tokens.token");
-        self.profile(Some(&format!("Bearer {token}"))).await.ok().clone()
-    }
-}
-
-fn aadhaar_otp_body(login_id: &str) -> Value {
-    json!({"scope": ["abha-enrol"], "loginHint": "aadhaar", "loginId": login_id, "otpSystem": "aadhaar"})
-}
-
-fn enrol_body(txn: &str, otp_value: &str, mobile: &str) -> Value {
-    json!({
-        "authData": {"authMethods": ["otp"], "otp": {"txnId": txn, "otpValue": otp_value, "mobile": mobile}},
-        "consent": {"code": "abha-enrollment", "version": "1.4"},
-    })
-}
-
-/// Asserts an error reply's status and rule (for refusals whose field name is not the point).
-fn refused_by(reply: &Reply, status: u16, rule: &str) {
-    assert_eq!(reply.status, status, "expected {status} ({rule}), got {} {}", reply.status, reply.body);
-    assert_eq!(reply.body["rule"], json!(rule), "rule in {}", reply.body);
-}
 
 /// Luhn over the digits (dashes ignored), as sandbox ABHA numbers satisfy it.
 fn luhn_valid(number: &str) -> bool {
@@ -334,7 +156,6 @@ async fn the_certificate_serves_an_oaep_key_without_any_header() {
     let der = base64::engine::general_purpose::STANDARD.decode(b64).expect("publicKey is base64");
     let key = rsa::RsaPublicKey::from_public_key_der(&der).expect("publicKey is DER SubjectPublicKeyInfo");
     assert_eq!(key.size() * 8, 4096, "a 4096-bit key, as the real one");
-    ts.stop().await;
 }
 
 // ---- v3 happy paths --------------------------------------------------------------------------
@@ -348,8 +169,7 @@ async fn a_new_person_enrols_and_chooses_an_abha_address() {
     let message = sent.ok()["message"].as_str().unwrap_or_default().to_string();
     assert!(message.contains("2101") && !message.contains(SUNIL_MOBILE), "masked mobile in {message:?}");
     let txn = sent.txn();
-    let outbox = ts.get(&format!("/_sandbox/outbox?txnId={txn}")).await;
-    let last = outbox.ok().as_array().unwrap().last().unwrap().clone();
+    let last = ts.last_sent(&txn).await;
     assert_eq!(
         (last["to"].as_str(), last["purpose"].as_str()),
         (Some("XXXXXX2101"), Some("abha-aadhaar-otp"))
@@ -398,7 +218,6 @@ async fn a_new_person_enrols_and_chooses_an_abha_address() {
         addresses.contains(&json!(preferred)) && addresses.contains(&json!(default_address)),
         "{profile}"
     );
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -417,7 +236,6 @@ async fn enrolling_the_same_aadhaar_again_finds_the_account() {
     assert_eq!(again["ABHAProfile"]["ABHANumber"], number);
     assert!(again["ABHAProfile"]["phrAddress"].as_array().unwrap().contains(&json!("sunil.das79@sbx")));
     assert_ne!(again["tokens"]["token"], first["tokens"]["token"], "every enrolment issues its own token");
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -434,7 +252,6 @@ async fn a_person_who_has_an_abha_enrols_as_existing() {
     assert_eq!(e["ABHAProfile"]["phrAddress"], json!(["asha.verma@sbx"]));
     let profile = abha.profile_of(&e).await;
     assert_eq!(profile["preferredAbhaAddress"], "asha.verma@sbx");
-    ts.stop().await;
 }
 
 // ---- another mobile, e-mail ------------------------------------------------------------------
@@ -457,8 +274,7 @@ async fn another_mobile_is_linked_only_after_its_otp() {
     assert_eq!(sent.ok()["txnId"], json!(txn));
     let message = sent.body["message"].as_str().unwrap_or_default();
     assert!(message.contains("2345") && !message.contains(NEW_MOBILE), "{message:?}");
-    let outbox = ts.get(&format!("/_sandbox/outbox?txnId={txn}")).await;
-    let last = outbox.ok().as_array().unwrap().last().unwrap().clone();
+    let last = ts.last_sent(&txn).await;
     assert_eq!(last["to"], "XXXXXX2345", "the OTP goes to the new mobile");
     assert_eq!(last["purpose"], "abha-mobile-otp");
 
@@ -476,7 +292,6 @@ async fn another_mobile_is_linked_only_after_its_otp() {
     let first = list[0].as_str().unwrap();
     let created = abha.create_address(&txn, first).await;
     assert_eq!(created.ok()["healthIdNumber"], number);
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -500,10 +315,9 @@ async fn a_wrong_mobile_otp_answers_failure_and_the_fifth_locks() {
         "otp-locked",
     );
     // Locked: the right OTP and a new OTP request are refused, and the mobile stays unlinked.
-    refused_by(&abha.verify_contact(&txn, Contact::Mobile, PRIYA_OTP).await, 429, "otp-locked");
+    abha.verify_contact(&txn, Contact::Mobile, PRIYA_OTP).await.refused_by(429, "otp-locked");
     abha.contact_otp(&txn, Contact::Mobile, NEW_MOBILE).await.refused(429, "txnId", "otp-locked");
     assert_eq!(abha.profile_of(&e).await["mobile"], PRIYA_MOBILE);
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -519,7 +333,6 @@ async fn an_expired_mobile_otp_answers_failure() {
         (reply.ok()["authResult"].as_str(), reply.body["rule"].as_str()),
         (Some("failure"), Some("otp-expired"))
     );
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -532,8 +345,7 @@ async fn an_email_is_verified_by_otp_like_a_mobile() {
     let email = "sunil.das@example.org";
 
     abha.contact_otp(&txn, Contact::Email, email).await.ok();
-    let outbox = ts.get(&format!("/_sandbox/outbox?txnId={txn}")).await;
-    let last = outbox.ok().as_array().unwrap().last().unwrap().clone();
+    let last = ts.last_sent(&txn).await;
     assert_eq!(last["purpose"], "abha-email-otp");
     assert!(last["to"].as_str().unwrap().ends_with(".org") && last["to"] != email, "masked: {last}");
 
@@ -542,7 +354,6 @@ async fn an_email_is_verified_by_otp_like_a_mobile() {
     let verified = abha.verify_contact(&txn, Contact::Email, SUNIL_OTP).await;
     assert_eq!(verified.ok()["authResult"], "success");
     assert_eq!(abha.profile_of(&e).await["email"], email);
-    ts.stop().await;
 }
 
 #[rstest]
@@ -556,7 +367,6 @@ async fn the_contact_to_verify_is_checked(#[case] contact: Contact, #[case] valu
     let e = abha.enrolled(SUNIL, SUNIL_MOBILE).await;
     let txn = e["txnId"].as_str().unwrap();
     abha.contact_otp(txn, contact, value).await.refused(400, "loginId", rule);
-    ts.stop().await;
 }
 
 // ---- OTP rules -------------------------------------------------------------------------------
@@ -572,12 +382,10 @@ async fn the_aadhaar_otp_is_resent_only_after_sixty_seconds() {
     ts.advance(1).await;
     let resent = abha.resend_aadhaar_otp(SUNIL, &txn).await;
     assert_eq!(resent.ok()["txnId"], json!(txn), "a resend keeps the transaction");
-    let outbox = ts.get(&format!("/_sandbox/outbox?txnId={txn}")).await;
-    assert_eq!(outbox.ok().as_array().unwrap().len(), 2);
+    assert_eq!(ts.outbox(Some(&txn)).await.len(), 2);
     // The resent OTP enrols.
     let e = abha.enrol(&txn, SUNIL_OTP, SUNIL_MOBILE).await;
     assert_eq!(e.ok()["isNew"], true);
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -591,7 +399,6 @@ async fn the_aadhaar_otp_is_resent_at_most_three_times() {
     }
     ts.advance(60).await;
     abha.resend_aadhaar_otp(SUNIL, &txn).await.refused(429, "txnId", "otp-resend-limit");
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -601,7 +408,6 @@ async fn a_resend_must_name_the_same_aadhaar() {
     let txn = abha.request_aadhaar_otp(SUNIL).await.txn();
     ts.advance(60).await;
     abha.resend_aadhaar_otp(PRIYA, &txn).await.refused(422, "loginId", "txn-mismatch");
-    ts.stop().await;
 }
 
 #[rstest]
@@ -620,7 +426,6 @@ async fn the_aadhaar_otp_is_valid_for_ten_minutes(#[case] after: u64, #[case] re
             reply.refused(422, "authData.otp.otpValue", rule);
         }
     }
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -635,11 +440,10 @@ async fn five_wrong_aadhaar_otps_lock_the_transaction() {
     }
     abha.enrol(&txn, "000000", SUNIL_MOBILE).await.refused(429, "authData.otp.otpValue", "otp-locked");
     // Locked: the right OTP, a resend and the later steps are all refused.
-    refused_by(&abha.enrol(&txn, SUNIL_OTP, SUNIL_MOBILE).await, 429, "otp-locked");
+    abha.enrol(&txn, SUNIL_OTP, SUNIL_MOBILE).await.refused_by(429, "otp-locked");
     ts.advance(60).await;
     abha.resend_aadhaar_otp(SUNIL, &txn).await.refused(429, "txnId", "otp-locked");
     abha.suggestions(&txn).await.refused(429, "TRANSACTION_ID", "otp-locked");
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -649,7 +453,6 @@ async fn an_aadhaar_otp_enrols_only_once() {
     let txn = abha.request_aadhaar_otp(SUNIL).await.txn();
     abha.enrol(&txn, SUNIL_OTP, SUNIL_MOBILE).await.ok();
     abha.enrol(&txn, SUNIL_OTP, SUNIL_MOBILE).await.refused(422, "txnId", "step-order");
-    ts.stop().await;
 }
 
 // ---- request checks --------------------------------------------------------------------------
@@ -674,7 +477,6 @@ async fn consent_must_be_abha_enrollment_version_1_4(
     abha.post(BY_AADHAAR, body).await.refused(400, field, rule);
     // The refusal cost nothing: the OTP still enrols.
     abha.enrol(&txn, SUNIL_OTP, SUNIL_MOBILE).await.ok();
-    ts.stop().await;
 }
 
 #[rstest]
@@ -697,7 +499,6 @@ async fn auth_methods_must_be_otp_alone(#[case] methods: Value, #[case] rule: &s
     let body = json!({"scope": ["abha-enrol", "mobile-verify"],
         "authData": {"authMethods": methods, "otp": {"txnId": txn, "otpValue": abha.enc(PRIYA_OTP)}}});
     abha.post(BY_ABDM, body).await.refused(400, "authData.authMethods", rule);
-    ts.stop().await;
 }
 
 /// How a test value is put into an encrypted field.
@@ -716,7 +517,7 @@ impl Cipher {
         match self {
             Cipher::Plain => text.to_string(),
             Cipher::Oaep => abha.enc(text),
-            Cipher::Pkcs1 => enc::pkcs1(&abha.key, text),
+            Cipher::Pkcs1 => crypto::pkcs1(&abha.key, text),
         }
     }
 }
@@ -737,8 +538,7 @@ async fn the_encrypted_aadhaar_is_checked(#[case] cipher: Cipher, #[case] text: 
     let abha = Abha::new(&ts).await;
     let body = aadhaar_otp_body(&cipher.apply(&abha, text));
     abha.post(REQUEST_OTP, body).await.refused(400, "loginId", rule);
-    assert_eq!(ts.get("/_sandbox/outbox").await.ok(), &json!([]), "no OTP is sent for a refused Aadhaar");
-    ts.stop().await;
+    assert_eq!(ts.outbox(None).await, Vec::<Value>::new(), "no OTP is sent for a refused Aadhaar");
 }
 
 #[rstest]
@@ -758,7 +558,6 @@ async fn the_encrypted_otp_is_checked(#[case] cipher: Cipher, #[case] text: &str
     let reply = abha.enrol(&txn, "000000", SUNIL_MOBILE).await;
     let body = reply.refused(422, "authData.otp.otpValue", "otp-mismatch");
     assert!(body["message"].as_str().unwrap().contains("4 attempts left"), "{body}");
-    ts.stop().await;
 }
 
 #[rstest]
@@ -771,7 +570,6 @@ async fn the_enrolment_mobile_is_checked(#[case] mobile: &str, #[case] rule: &st
     let abha = Abha::new(&ts).await;
     let txn = abha.request_aadhaar_otp(SUNIL).await.txn();
     abha.enrol(&txn, SUNIL_OTP, mobile).await.refused(400, "authData.otp.mobile", rule);
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -779,8 +577,7 @@ async fn an_aadhaar_outside_the_fixtures_is_unknown() {
     let ts = TestSandbox::start().await;
     let abha = Abha::new(&ts).await;
     abha.request_aadhaar_otp(NOT_A_PERSON).await.refused(422, "loginId", "aadhaar-unknown");
-    assert_eq!(ts.get("/_sandbox/outbox").await.ok(), &json!([]));
-    ts.stop().await;
+    assert_eq!(ts.outbox(None).await, Vec::<Value>::new());
 }
 
 #[rstest]
@@ -802,12 +599,8 @@ async fn scope_login_hint_and_otp_system_must_agree(
 ) {
     let ts = TestSandbox::start().await;
     let abha = Abha::new(&ts).await;
-    let mut body = aadhaar_otp_body(&abha.enc(SUNIL));
-    for (k, v) in patch.as_object().unwrap() {
-        body[k] = v.clone();
-    }
+    let body = patched(aadhaar_otp_body(&abha.enc(SUNIL)), &patch);
     abha.post(REQUEST_OTP, body).await.refused(400, field, rule);
-    ts.stop().await;
 }
 
 #[rstest]
@@ -824,7 +617,6 @@ async fn auth_by_abdm_takes_only_the_verify_scopes(#[case] scope: Value) {
     let body = json!({"scope": scope,
         "authData": {"authMethods": ["otp"], "otp": {"txnId": txn, "otpValue": abha.enc(PRIYA_OTP)}}});
     abha.post(BY_ABDM, body).await.refused(400, "scope", "scope");
-    ts.stop().await;
 }
 
 /// ABHA answers an unknown transaction with 401.
@@ -834,15 +626,14 @@ async fn unknown_transactions_are_unauthorized() {
     let abha = Abha::new(&ts).await;
     abha.resend_aadhaar_otp(SUNIL, UNKNOWN_TXN).await.refused(401, "txnId", "txn-unknown");
     abha.contact_otp(UNKNOWN_TXN, Contact::Mobile, NEW_MOBILE).await.refused(401, "txnId", "txn-unknown");
-    refused_by(&abha.enrol(UNKNOWN_TXN, SUNIL_OTP, SUNIL_MOBILE).await, 401, "txn-unknown");
-    refused_by(&abha.verify_contact(UNKNOWN_TXN, Contact::Mobile, SUNIL_OTP).await, 401, "txn-unknown");
+    abha.enrol(UNKNOWN_TXN, SUNIL_OTP, SUNIL_MOBILE).await.refused_by(401, "txn-unknown");
+    abha.verify_contact(UNKNOWN_TXN, Contact::Mobile, SUNIL_OTP).await.refused_by(401, "txn-unknown");
     abha.suggestions(UNKNOWN_TXN).await.refused(401, "TRANSACTION_ID", "txn-unknown");
     abha.create_address(UNKNOWN_TXN, "sunil.das79").await.refused(401, "txnId", "txn-unknown");
     // A malformed id is a malformed request, not an unknown transaction.
     abha.suggestions("12345").await.refused(400, "TRANSACTION_ID", "uuid");
     let no_header = abha.send(reqwest::Method::GET, SUGGESTION, None, &[]).await;
     no_header.refused(400, "TRANSACTION_ID", "required");
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -851,7 +642,7 @@ async fn a_transaction_expires_thirty_minutes_after_its_last_step() {
     let abha = Abha::new(&ts).await;
     let txn = abha.request_aadhaar_otp(SUNIL).await.txn();
     ts.advance(31 * 60).await;
-    refused_by(&abha.enrol(&txn, SUNIL_OTP, SUNIL_MOBILE).await, 401, "txn-expired");
+    abha.enrol(&txn, SUNIL_OTP, SUNIL_MOBILE).await.refused_by(401, "txn-expired");
 
     // Each step renews the lifetime.
     let e = abha.enrolled(PRIYA, PRIYA_MOBILE).await;
@@ -863,7 +654,6 @@ async fn a_transaction_expires_thirty_minutes_after_its_last_step() {
     ts.advance(31 * 60).await;
     abha.create_address(&txn, "priya.nair95").await.refused(401, "txnId", "txn-expired");
     abha.suggestions(&txn).await.refused(401, "TRANSACTION_ID", "txn-expired");
-    ts.stop().await;
 }
 
 // ---- headers ---------------------------------------------------------------------------------
@@ -916,7 +706,7 @@ async fn v3_calls_need_their_three_headers(
             headers.push((name.into(), value.into()));
         }
         HeaderChange::TimestampOff(minutes) => {
-            let at = abha.now().await + chrono::Duration::minutes(minutes);
+            let at = ts.now().await + chrono::Duration::minutes(minutes);
             headers.retain(|(k, _)| k != "TIMESTAMP");
             headers.push(("TIMESTAMP".into(), at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)));
         }
@@ -929,8 +719,7 @@ async fn v3_calls_need_their_three_headers(
         abha.send_with(reqwest::Method::GET, path, None, &headers).await
     };
     reply.refused(status, field, rule);
-    assert_eq!(ts.get("/_sandbox/outbox").await.ok(), &json!([]), "nothing happens without the headers");
-    ts.stop().await;
+    assert_eq!(ts.outbox(None).await, Vec::<Value>::new(), "nothing happens without the headers");
 }
 
 #[rstest]
@@ -942,7 +731,7 @@ async fn a_timestamp_within_ten_minutes_is_accepted(#[case] minutes: i64) {
     let ts = TestSandbox::start().await;
     let abha = Abha::new(&ts).await;
     let mut headers = abha.headers().await;
-    let at = abha.now().await + chrono::Duration::minutes(minutes);
+    let at = ts.now().await + chrono::Duration::minutes(minutes);
     // The same instant written with a +05:30 offset is the same time.
     let stamp = if minutes == 0 {
         at.with_timezone(&chrono::FixedOffset::east_opt(5 * 3600 + 1800).unwrap()).to_rfc3339()
@@ -953,7 +742,6 @@ async fn a_timestamp_within_ten_minutes_is_accepted(#[case] minutes: i64) {
     headers.push(("TIMESTAMP".into(), stamp));
     let body = aadhaar_otp_body(&abha.enc(SUNIL));
     abha.send_with(reqwest::Method::POST, REQUEST_OTP, Some(&body), &headers).await.ok();
-    ts.stop().await;
 }
 
 #[rstest]
@@ -972,7 +760,7 @@ async fn the_otp_time_stamp_is_checked(
     let txn = abha.request_aadhaar_otp(SUNIL).await.txn();
     let stamp = match (minutes, text) {
         (Some(m), _) => {
-            (abha.now().await + chrono::Duration::minutes(m)).format("%Y-%m-%d %H:%M:%S").to_string()
+            (ts.now().await + chrono::Duration::minutes(m)).format("%Y-%m-%d %H:%M:%S").to_string()
         }
         (None, Some(t)) => t.to_string(),
         (None, None) => unreachable!(),
@@ -981,11 +769,10 @@ async fn the_otp_time_stamp_is_checked(
     body["authData"]["otp"]["timeStamp"] = json!(stamp);
     abha.post(BY_AADHAAR, body).await.refused(400, "authData.otp.timeStamp", rule);
     // Within ten minutes it is accepted.
-    let near = (abha.now().await - chrono::Duration::minutes(5)).format("%Y-%m-%d %H:%M:%S").to_string();
+    let near = (ts.now().await - chrono::Duration::minutes(5)).format("%Y-%m-%d %H:%M:%S").to_string();
     let mut body = enrol_body(&txn, &abha.enc(SUNIL_OTP), SUNIL_MOBILE);
     body["authData"]["otp"]["timeStamp"] = json!(near);
     abha.post(BY_AADHAAR, body).await.ok();
-    ts.stop().await;
 }
 
 // ---- ABHA address ----------------------------------------------------------------------------
@@ -1012,7 +799,6 @@ async fn the_abha_address_follows_the_v3_rule(#[case] address: &str) {
     // The refusal leaves the enrolment where it was.
     let created = abha.create_address(txn, "sunil.das79").await;
     assert_eq!(created.ok()["preferredAbhaAddress"], "sunil.das79@sbx");
-    ts.stop().await;
 }
 
 #[rstest]
@@ -1027,7 +813,6 @@ async fn a_taken_abha_address_is_refused(#[case] address: &str) {
     let txn = e["txnId"].as_str().unwrap();
     abha.create_address(txn, address).await.refused(422, "abhaAddress", "abha-address-taken");
     abha.create_address(txn, "sunil.das79").await.ok();
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -1049,7 +834,6 @@ async fn suggestions_never_offer_a_taken_address() {
     assert_eq!(after.len(), before.len(), "a taken suggestion is replaced: {after:?}");
     assert!(after.iter().all(|a| v3_address_ok(a)), "{after:?}");
     abha.create_address(sunil_txn, &before[0]).await.refused(422, "abhaAddress", "abha-address-taken");
-    ts.stop().await;
 }
 
 #[rstest]
@@ -1066,7 +850,6 @@ async fn preferred_is_zero_or_one(#[case] preferred: Value) {
     abha.post(ABHA_ADDRESS, bad).await.refused(400, "preferred", "type");
     let good = json!({"txnId": txn, "abhaAddress": "sunil.das79", "preferred": 1});
     abha.post(ABHA_ADDRESS, good).await.ok();
-    ts.stop().await;
 }
 
 // ---- step order ------------------------------------------------------------------------------
@@ -1081,10 +864,9 @@ async fn nothing_but_enrolment_follows_the_aadhaar_otp() {
     assert!(body["message"].as_str().unwrap().contains("not yet enrolled"), "{body}");
     abha.create_address(&txn, "sunil.das79").await.refused(422, "txnId", "step-order");
     abha.contact_otp(&txn, Contact::Mobile, NEW_MOBILE).await.refused(422, "txnId", "step-order");
-    refused_by(&abha.verify_contact(&txn, Contact::Mobile, SUNIL_OTP).await, 422, "step-order");
+    abha.verify_contact(&txn, Contact::Mobile, SUNIL_OTP).await.refused_by(422, "step-order");
     // None of that used up the OTP.
     abha.enrol(&txn, SUNIL_OTP, SUNIL_MOBILE).await.ok();
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -1094,13 +876,12 @@ async fn a_completed_enrolment_takes_no_second_address() {
     let e = abha.enrolled(SUNIL, SUNIL_MOBILE).await;
     let txn = e["txnId"].as_str().unwrap();
     // An OTP check with no OTP requested is out of order.
-    refused_by(&abha.verify_contact(txn, Contact::Mobile, SUNIL_OTP).await, 422, "step-order");
+    abha.verify_contact(txn, Contact::Mobile, SUNIL_OTP).await.refused_by(422, "step-order");
     abha.create_address(txn, "sunil.das79").await.ok();
     abha.create_address(txn, "sunil_das30").await.refused(422, "txnId", "step-order");
     abha.suggestions(txn).await.refused(422, "TRANSACTION_ID", "step-order");
     let profile = abha.profile_of(&e).await;
     assert!(!profile["phrAddress"].as_array().unwrap().contains(&json!("sunil_das30@sbx")), "{profile}");
-    ts.stop().await;
 }
 
 // ---- X-token ---------------------------------------------------------------------------------
@@ -1123,7 +904,6 @@ async fn the_profile_needs_a_bearer_x_token(
     let token = e["tokens"]["token"].as_str().unwrap();
     let header = template.map(|t| t.replace("{token}", token));
     abha.profile(header.as_deref()).await.refused(status, "X-token", rule);
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -1136,44 +916,9 @@ async fn the_x_token_expires_after_1800_seconds() {
     abha.profile(Some(&header)).await.ok();
     ts.advance(10).await;
     abha.profile(Some(&header)).await.refused(401, "X-token", "x-token-expired");
-    ts.stop().await;
 }
 
 // ---- Carestack ABHA routes -------------------------------------------------------------------
-
-/// A Carestack SDK client: its three credential headers and the ABHA key it encrypts with.
-struct Carestack<'a> {
-    ts: &'a TestSandbox,
-    key: String,
-}
-
-impl<'a> Carestack<'a> {
-    async fn new(ts: &'a TestSandbox) -> Carestack<'a> {
-        Carestack { ts, key: ts.abha_key().await }
-    }
-
-    fn enc(&self, text: &str) -> String {
-        enc::oaep_sha1(&self.key, text)
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
-        let auth = format!("Bearer {API_KEY}");
-        let headers = [
-            ("Authorization", auth.as_str()),
-            ("x-hprid-auth", "sandbox-interop@hpr.abdm"),
-            ("facilityid", "IN2910000001"),
-        ];
-        self.ts.send(method, path, body.as_ref(), &headers).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Reply {
-        self.send(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn suggestions(&self, txn: &str) -> Reply {
-        self.send(reqwest::Method::GET, &format!("{CS_SUGGESTIONS}?txnId={txn}"), None).await
-    }
-}
 
 #[rstest]
 #[case::aadhaar_mobile(SUNIL, SUNIL_MOBILE, SUNIL_MOBILE, "sunil")]
@@ -1205,8 +950,7 @@ async fn carestack_creates_an_abha_the_way_the_sdk_does(
         let sent = cs.post(CS_MOBILE_OTP, json!({"updateValue": cs.enc(mobile), "txnId": txn})).await;
         let s = sent.ok();
         assert!(s["txnId"].is_string() && s["message"].is_string(), "{s}");
-        let outbox = ts.get(&format!("/_sandbox/outbox?txnId={txn}")).await;
-        let last = outbox.ok().as_array().unwrap().last().unwrap().clone();
+        let last = ts.last_sent(&txn).await;
         assert_eq!(last["to"], format!("XXXXXX{}", &mobile[6..]));
         let otp = ts.otp(&txn).await;
         let verified = cs.post(CS_MOBILE_VERIFY, json!({"otp": cs.enc(&otp), "txnId": txn})).await;
@@ -1232,7 +976,6 @@ async fn carestack_creates_an_abha_the_way_the_sdk_does(
     let profile = abha.profile_of(&e).await;
     assert_eq!(profile["mobile"], mobile);
     assert_eq!(profile["preferredAbhaAddress"], json!(format!("{}@sbx", list[0])));
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -1251,7 +994,6 @@ async fn carestack_enrolment_of_an_existing_account_keeps_a_verified_mobile() {
     let again = cs.post(CS_ENROLL, enrol(PRIYA_OTP.into(), txn, NEW_MOBILE)).await;
     assert_eq!(again.ok()["isNew"], false);
     assert_eq!(again.body["ABHAProfile"]["mobile"], NEW_MOBILE);
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -1308,19 +1050,17 @@ async fn carestack_refuses_bad_input_naming_its_own_fields() {
         "abhaAddress",
         "abha-address-taken",
     );
-    ts.stop().await;
 }
 
 #[tokio::test]
 async fn carestack_abha_routes_need_the_carestack_credentials() {
     let ts = TestSandbox::start().await;
     let key = ts.abha_key().await;
-    let body = json!({"aadhaar": enc::oaep_sha1(&key, SUNIL)});
+    let body = json!({"aadhaar": crypto::oaep_sha1(&key, SUNIL)});
     ts.post(CS_REQUEST_OTP, body.clone()).await.refused(401, "Authorization", "carestack-api-key");
     let abha_headers = [("Authorization", "Bearer test-session-token")];
     let reply = ts.send(reqwest::Method::POST, CS_REQUEST_OTP, Some(&body), &abha_headers).await;
     reply.refused(401, "Authorization", "carestack-api-key");
-    ts.stop().await;
 }
 
 // ---- the sandbox clock and real clients ------------------------------------------------------
@@ -1341,7 +1081,7 @@ async fn wall_clock_timestamps_still_reach_the_otp_rules_after_time_moves(#[case
     ts.advance(11 * 60).await;
     let mut body = enrol_body(&txn, &abha.enc(SUNIL_OTP), SUNIL_MOBILE);
     let reply = if header {
-        let wall: Vec<(String, String)> = ts.abha_headers().await;
+        let wall: Vec<(String, String)> = ts.abha_headers(chrono_now()).await;
         abha.send_with(reqwest::Method::POST, BY_AADHAAR, Some(&body), &wall).await
     } else {
         body["authData"]["otp"]["timeStamp"] =
@@ -1349,7 +1089,6 @@ async fn wall_clock_timestamps_still_reach_the_otp_rules_after_time_moves(#[case
         abha.post(BY_AADHAAR, body).await
     };
     reply.refused(422, "authData.otp.otpValue", "otp-expired");
-    ts.stop().await;
 }
 
 // ---- rules across contacts -------------------------------------------------------------------
@@ -1369,61 +1108,9 @@ async fn wrong_otps_lock_the_transaction_even_when_the_contact_changes() {
     abha.contact_otp(&txn, Contact::Mobile, "9000054321").await.ok();
     let fifth = abha.verify_contact(&txn, Contact::Mobile, "000000").await;
     fifth.refused(429, "authData.otp.otpValue", "otp-locked");
-    ts.stop().await;
 }
 
 // ---- suggestions for every name --------------------------------------------------------------
-
-/// A sandbox binary serving `fixtures`, stopped (killed) when dropped, so that a request that
-/// never finishes cannot outlive its test.
-struct ServedBinary {
-    child: Child,
-    url: String,
-    _fixtures: TempFile,
-}
-
-struct TempFile(std::path::PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-impl ServedBinary {
-    fn start(fixtures: &Value) -> ServedBinary {
-        let path = std::env::temp_dir().join(format!("abha-fixtures-{}.json", uuid::Uuid::new_v4()));
-        std::fs::write(&path, serde_json::to_vec(fixtures).unwrap()).expect("fixtures file is written");
-        let file = TempFile(path);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_abdm-sandbox"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--workers", "1", "--fixtures"])
-            .arg(&file.0)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the sandbox binary starts");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
-        let mut url = String::new();
-        for line in lines.by_ref() {
-            let line = line.expect("banner line");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                url = rest.trim().to_string();
-                break;
-            }
-        }
-        // Keep reading, so that the server never writes to a closed pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        assert!(url.starts_with("http://"), "the binary printed no 'listening on' line");
-        ServedBinary { child, url, _fixtures: file }
-    }
-}
-
-impl Drop for ServedBinary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Every person can enrol and be offered addresses, whatever their name: one too long for any
 /// name-based address, or one written in a script with no ASCII letters.
@@ -1443,8 +1130,7 @@ async fn suggestions_are_offered_for_every_name(#[case] name: &str, #[case] firs
     person["lastName"] = json!(last);
     person["otp"] = json!("678901");
     fixtures["people"].as_array_mut().unwrap().push(person);
-    let served = ServedBinary::start(&fixtures);
-    let ts = TestSandbox { sandbox: None, url: served.url.clone(), http: reqwest::Client::new() };
+    let ts = TestSandbox::serve_binary(&fixtures);
     let abha = Abha::new(&ts).await;
     let e = abha.enrolled("523456789019", "9123400001").await;
     let txn = e["txnId"].as_str().unwrap();
@@ -1454,5 +1140,4 @@ async fn suggestions_are_offered_for_every_name(#[case] name: &str, #[case] firs
     let list = reply.ok()["abhaAddressList"].clone();
     let list: Vec<String> = serde_json::from_value(list).unwrap();
     assert!(!list.is_empty() && list.iter().all(|a| v3_address_ok(a)), "{list:?}");
-    drop(served);
 }

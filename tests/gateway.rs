@@ -63,9 +63,25 @@ fn parse_naive(s: &Value) -> chrono::NaiveDateTime {
         .unwrap_or_else(|e| panic!("{text:?} is not a zone-less ISO date-time: {e}"))
 }
 
+/// A HIP → gateway call: `X-CM-ID: sbx` and, when given, `auth` as Authorization.
+async fn send_with(
+    sb: &TestSandbox,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    auth: Option<String>,
+) -> Reply {
+    let mut headers = vec![("X-CM-ID", "sbx".to_string())];
+    if let Some(a) = auth {
+        headers.push(("Authorization", a));
+    }
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    sb.send(method, path, body.as_ref(), &headers).await
+}
+
+/// A HIP → gateway POST with a session token.
 async fn call_as(sb: &TestSandbox, token: &str, path: &str, body: Value) -> Reply {
-    let auth = format!("Bearer {token}");
-    sb.send(Method::POST, path, Some(&body), &[("Authorization", &auth), ("X-CM-ID", "sbx")]).await
+    send_with(sb, Method::POST, path, Some(body), Some(format!("Bearer {token}"))).await
 }
 
 fn query(id: &str, purpose: &str, mode: Option<&str>, requester: (&str, &str)) -> Value {
@@ -131,7 +147,7 @@ struct Gw {
 async fn setup() -> Gw {
     let sb = TestSandbox::start().await;
     let hip = Hip::start().await;
-    let token = hip::session_token(&sb, CLIENT1, SECRET1).await;
+    let token = sb.session_for(CLIENT1, SECRET1).await;
     hip::register_bridge(&sb, &token, &hip.url).await;
     Gw { sb, hip, token }
 }
@@ -230,18 +246,12 @@ impl Gw {
         let on_confirm = self.confirm(&txn, demographic("Asha Verma", "F", "1990-04-15")).await;
         on_confirm.body["auth"]["accessToken"].as_str().expect("auth.accessToken").to_string()
     }
-
-    async fn stop(self) {
-        self.hip.stop().await;
-        self.sb.stop().await;
-    }
 }
 
 /// Outbound journal entries (callbacks) to paths ending with `suffix`.
 async fn outbound(sb: &TestSandbox, suffix: &str) -> Vec<Value> {
-    let journal = sb.get("/_sandbox/journal").await;
-    let entries = journal.ok().as_array().expect("the journal is an array").clone();
-    entries
+    sb.journal("")
+        .await
         .into_iter()
         .filter(|e| e["direction"] == "outbound" && e["path"].as_str().is_some_and(|p| p.ends_with(suffix)))
         .collect()
@@ -289,7 +299,6 @@ async fn a_session_is_a_token_the_jwks_verifies() {
     assert_eq!(claims["typ"], "Bearer");
     assert_eq!(claims["iss"], "https://dev.ndhm.gov.in/auth/realms/central-registry");
     assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 1200);
-    sb.stop().await;
 }
 
 #[tokio::test]
@@ -320,7 +329,6 @@ async fn grant_type_may_be_omitted_and_a_refresh_token_renews_the_session() {
     sb.post(SESSIONS, json!({"clientId": CLIENT2, "clientSecret": SECRET2, "grantType": "refresh_token"}))
         .await
         .refused(400, "refreshToken", "required");
-    sb.stop().await;
 }
 
 #[tokio::test]
@@ -343,7 +351,6 @@ async fn wrong_credentials_and_unknown_grant_types_are_refused() {
     reply.refused(400, "grantType", "grant-type");
     assert!(reply.body["error"]["message"].as_str().is_some_and(|m| m.contains("grantType")));
     sb.post(SESSIONS, json!({"clientId": CLIENT1})).await.refused(400, "clientSecret", "required");
-    sb.stop().await;
 }
 
 #[tokio::test]
@@ -364,13 +371,12 @@ async fn a_refresh_token_expires_and_secrets_stay_out_of_the_journal() {
         journal.ok().as_array().unwrap().iter().find(|e| e["path"] == SESSIONS).cloned().expect("journalled");
     assert_eq!(entry["requestBody"]["clientSecret"], "******", "{entry}");
     assert!(!journal.body.to_string().contains(SECRET1), "the secret is never journalled");
-    sb.stop().await;
 }
 
 #[tokio::test]
 async fn a_malformed_body_is_answered_with_the_gateway_error_shape() {
     let sb = TestSandbox::start().await;
-    let token = hip::session_token(&sb, CLIENT1, SECRET1).await;
+    let token = sb.session_for(CLIENT1, SECRET1).await;
     let auth = format!("Bearer {token}");
     let json_type = ("Content-Type", "application/json");
     let cases: [(&str, &[(&str, &str)]); 3] = [
@@ -388,7 +394,6 @@ async fn a_malformed_body_is_answered_with_the_gateway_error_shape() {
         assert!(reply.body["error"]["code"].is_i64(), "{path}: error.code in {}", reply.body);
         assert!(reply.body["error"]["message"].is_string(), "{path}: error.message in {}", reply.body);
     }
-    sb.stop().await;
 }
 
 #[tokio::test]
@@ -415,7 +420,6 @@ async fn certs_openid_configuration_and_heartbeat() {
     let beat = sb.get("/gateway/v0.5/heartbeat").await;
     assert_eq!(beat.ok()["status"], "UP");
     assert!(beat.body["timestamp"].as_str().is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok()));
-    sb.stop().await;
 }
 
 // ---- session tokens on protected calls ---------------------------------------------------------
@@ -473,21 +477,6 @@ fn forgeries(real: &str) -> Vec<(&'static str, String)> {
     vec![("another RSA key", other_key), ("HS256", hmac), ("alg none", unsigned)]
 }
 
-async fn send_with(
-    sb: &TestSandbox,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-    auth: Option<String>,
-) -> Reply {
-    let mut headers = vec![("X-CM-ID", "sbx".to_string())];
-    if let Some(a) = auth {
-        headers.push(("Authorization", a));
-    }
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    sb.send(method, path, body.as_ref(), &headers).await
-}
-
 #[tokio::test]
 async fn protected_calls_need_an_unexpired_session_token_the_gateway_signed() {
     let sb = TestSandbox::start().await;
@@ -530,12 +519,11 @@ async fn protected_calls_need_an_unexpired_session_token_the_gateway_signed() {
         reply.refused(401, "Authorization", "session-expired");
     }
     // A new session works again.
-    let fresh = hip::session_token(&sb, CLIENT1, SECRET1).await;
+    let fresh = sb.session_for(CLIENT1, SECRET1).await;
     for (method, path, body) in protected_calls() {
         let reply = send(method.clone(), path, body, Some(format!("Bearer {fresh}"))).await;
         assert_ne!(reply.status, 401, "{method} {path} with a new token: {}", reply.body);
     }
-    sb.stop().await;
 }
 
 // ---- bridges -----------------------------------------------------------------------------------
@@ -548,8 +536,8 @@ async fn get_services(sb: &TestSandbox, prefix: &str, auth: &str) -> Reply {
 #[tokio::test]
 async fn bridges_are_registered_under_both_prefixes() {
     let sb = TestSandbox::start().await;
-    let token = hip::session_token(&sb, CLIENT1, SECRET1).await;
-    let other = hip::session_token(&sb, CLIENT2, SECRET2).await;
+    let token = sb.session_for(CLIENT1, SECRET1).await;
+    let other = sb.session_for(CLIENT2, SECRET2).await;
     let auth = format!("Bearer {token}");
     let h = [("Authorization", auth.as_str())];
 
@@ -659,7 +647,6 @@ async fn bridges_are_registered_under_both_prefixes() {
         get_services(&sb, "/gateway", &auth).await.ok()["bridge"]["url"],
         "https://hip.example.org/abdm"
     );
-    sb.stop().await;
 }
 
 // ---- share profile -----------------------------------------------------------------------------
@@ -722,7 +709,6 @@ async fn a_shared_profile_reaches_the_hip_and_its_on_share_matches() {
     assert_eq!(on_share["problems"], json!([]));
     assert_eq!(out["delivered"], true);
     assert_eq!(out["hipStatus"], 202);
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -738,7 +724,6 @@ async fn shared_identifiers_use_the_types_of_the_share_schema() {
             "identifier type {kind:?} is not one of {SHARE_IDENTIFIER_TYPES:?} (reference §3.1): {ids:?}"
         );
     }
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -753,7 +738,6 @@ async fn a_year_only_patient_is_shared_with_year_of_birth() {
     assert_eq!(p["yearOfBirth"], 1972);
     assert!(p["monthOfBirth"].is_null() && p["dayOfBirth"].is_null(), "{p}");
     assert_eq!(got.body["profile"]["hipCode"], "OPD2");
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -768,7 +752,6 @@ async fn an_on_share_with_another_health_id_does_not_match() {
     assert_eq!(out["onShare"]["withinDeadline"], true);
     let problems = out["onShare"]["problems"].as_array().expect("problems");
     assert!(problems.iter().any(|p| p.as_str().is_some_and(|p| p.contains("healthId"))), "{problems:?}");
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -783,7 +766,6 @@ async fn an_on_share_after_thirty_seconds_is_late() {
     assert_eq!(out["onShare"]["withinDeadline"], false, "{out}");
     assert_eq!(out["onShare"]["matched"], false);
     assert!(!out["onShare"]["problems"].as_array().unwrap().is_empty());
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -808,7 +790,6 @@ async fn an_on_share_for_an_unknown_share_is_accepted_and_journalled() {
     assert_eq!(entry["status"], 202);
     assert_eq!(entry["responseBody"]["rule"], "txn-unknown", "{entry}");
     assert_eq!(entry["requestBody"]["resp"]["requestId"], json!(unknown));
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -836,7 +817,6 @@ async fn a_share_is_refused_for_unknown_hips_hips_without_a_bridge_and_unknown_a
         .refused(400, "version", "version");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(gw.hip.received(SHARE).is_empty(), "nothing is shared: {:?}", gw.hip.requests());
-    gw.stop().await;
 }
 
 #[tokio::test]
@@ -844,7 +824,6 @@ async fn the_outcome_of_an_unknown_share_is_not_found() {
     let sb = TestSandbox::start().await;
     sb.get(&format!("/_sandbox/share-profile/{}", rid())).await.refused(404, "requestId", "share-unknown");
     sb.get("/_sandbox/share-profile/not-a-uuid").await.refused(400, "requestId", "uuid");
-    sb.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -874,7 +853,6 @@ async fn a_v1_share_carries_intent_and_location_and_its_on_share_needs_a_token_n
     assert_eq!(out["version"], "v1.0");
     assert_eq!(out["onShare"]["matched"], true, "{out}");
     assert_eq!(out["onShare"]["tokenNumber"], "17");
-    gw.stop().await;
 }
 
 // ---- user auth ---------------------------------------------------------------------------------
@@ -916,7 +894,6 @@ async fn demographic_auth_yields_a_linking_token() {
     assert_eq!(claims["requesterType"], "HIP");
     assert_eq!(claims["patientId"], ASHA);
     assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 86_400);
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -929,7 +906,6 @@ async fn a_year_only_patient_confirms_with_january_first() {
     let token = on_confirm.body["auth"]["accessToken"].as_str().expect("accessToken");
     let claims = hip::try_verify(token, &jwks, Algorithm::RS512, None).expect("verifies");
     assert_eq!(claims["sub"], MEENA);
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -959,7 +935,6 @@ async fn mismatched_demographics_and_a_second_confirm_answer_1441() {
     let again = gw.confirm(&txn, right).await;
     assert_eq!(again.body["error"]["code"], 1441, "{}", again.body);
     assert!(again.body["auth"].is_null());
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -981,7 +956,6 @@ async fn five_failed_confirmations_end_the_transaction() {
     let confirms: Vec<&Value> =
         journal.ok().as_array().unwrap().iter().filter(|e| e["path"] == CONFIRM).collect();
     assert!(confirms.iter().any(|e| e["requestBody"]["credential"]["authCode"] == "******"), "{confirms:?}");
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1014,7 +988,6 @@ async fn fetch_modes_and_init_for_an_unknown_address_answer_1437() {
     assert_eq!(got.body["error"]["code"], 1437, "{}", got.body);
     assert!(got.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
     assert!(got.body["auth"].is_null());
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1033,7 +1006,6 @@ async fn mobile_otp_auth_sends_an_otp_and_confirms_with_the_auth_code() {
     let token = on_confirm.body["auth"]["accessToken"].as_str().expect("accessToken");
     let claims = hip::try_verify(token, &hip::jwks(&gw.sb).await, Algorithm::RS512, None).expect("verifies");
     assert_eq!(claims["sub"], ASHA);
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1059,7 +1031,6 @@ async fn kyc_gives_the_patient_and_kyc_and_link_gives_both() {
     let auth = &both.body["auth"];
     assert!(auth["accessToken"].is_string(), "{auth}");
     assert_eq!(auth["patient"]["id"], ASHA);
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1094,7 +1065,6 @@ async fn direct_auth_notifies_the_hip_that_access_was_granted() {
     // A DIRECT transaction is done: there is nothing to confirm.
     let confirm = gw.confirm(txn.as_str(), demographic("Asha Verma", "F", "1990-04-15")).await;
     assert_eq!(confirm.body["error"]["code"], 1441, "{}", confirm.body);
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1117,7 +1087,6 @@ async fn direct_auth_notifies_only_after_the_hip_has_taken_the_on_init() {
         gap.is_some_and(|g| g >= answer),
         "notify came {when}, before the HIP had answered on-init (it answers after {answer:?})"
     );
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1158,7 +1127,7 @@ async fn user_auth_refuses_other_clients_requesters_and_missing_headers() {
         .refused(400, "timestamp", "timestamp");
 
     // A transaction of SBX_000002 cannot be confirmed with SBX_000001's token.
-    let token2 = hip::session_token(&gw.sb, CLIENT2, SECRET2).await;
+    let token2 = gw.sb.session_for(CLIENT2, SECRET2).await;
     let hip2 = Hip::start().await;
     hip::register_bridge(&gw.sb, &token2, &hip2.url).await;
     let init2 = rid();
@@ -1183,8 +1152,6 @@ async fn user_auth_refuses_other_clients_requesters_and_missing_headers() {
     )
     .await
     .refused(400, "credential", "credential");
-    hip2.stop().await;
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1194,7 +1161,7 @@ async fn a_transaction_can_be_confirmed_for_two_hours_and_not_after() {
     let (too_late, _) = gw.start_auth(ASHA, "LINK", "DEMOGRAPHICS").await;
     gw.sb.advance(7100).await;
     // The session token lasts 20 minutes: a new one.
-    let gw = Gw { token: hip::session_token(&gw.sb, CLIENT1, SECRET1).await, ..gw };
+    let gw = Gw { token: gw.sb.session_for(CLIENT1, SECRET1).await, ..gw };
     let ok = gw.confirm(&in_time, demographic("Asha Verma", "F", "1990-04-15")).await;
     assert!(ok.body["auth"]["accessToken"].is_string(), "{}", ok.body);
 
@@ -1204,7 +1171,6 @@ async fn a_transaction_can_be_confirmed_for_two_hours_and_not_after() {
     assert_eq!(late.body["error"]["code"], 1441, "{}", late.body);
     assert!(late.body["auth"].is_null());
     assert!(late.body["error"]["message"].as_str().is_some_and(|m| m.contains("expired")), "{}", late.body);
-    gw.stop().await;
 }
 
 // ---- care-context linking ----------------------------------------------------------------------
@@ -1249,7 +1215,6 @@ async fn care_contexts_link_once_and_notify_only_when_linked() {
         "notification.hip.id",
         "requester-not-yours",
     );
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1267,7 +1232,7 @@ async fn add_contexts_refuses_garbage_and_other_clients_linking_tokens() {
 
     // A linking token issued to SBX_000002's HIP, obtained through SBX_000002's own bridge.
     let hip2 = Hip::start().await;
-    let token2 = hip::session_token(&gw.sb, CLIENT2, SECRET2).await;
+    let token2 = gw.sb.session_for(CLIENT2, SECRET2).await;
     hip::register_bridge(&gw.sb, &token2, &hip2.url).await;
     let init = rid();
     let reply =
@@ -1302,8 +1267,6 @@ async fn add_contexts_refuses_garbage_and_other_clients_linking_tokens() {
     let got = hip2.wait_for_reply(ON_ADD_CONTEXTS, &own).await;
     assert_eq!(got.hip_id.as_deref(), Some(HIP2));
     assert_eq!(got.body["acknowledgement"]["status"], "SUCCESS", "{}", got.body);
-    hip2.stop().await;
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1311,7 +1274,7 @@ async fn a_linking_token_expires_after_a_day() {
     let gw = setup().await;
     let token = gw.linking_token().await;
     gw.sb.advance(86_401).await;
-    let gw = Gw { token: hip::session_token(&gw.sb, CLIENT1, SECRET1).await, ..gw };
+    let gw = Gw { token: gw.sb.session_for(CLIENT1, SECRET1).await, ..gw };
     let add = rid();
     let reply = gw.call(ADD_CONTEXTS, add_contexts_body(&add, &token, "PAT-1", &["CC-1"])).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
@@ -1319,7 +1282,6 @@ async fn a_linking_token_expires_after_a_day() {
     assert_eq!(got.body["error"]["code"], 1000, "{}", got.body);
     assert!(got.body["error"]["message"].as_str().is_some_and(|m| m.contains("expired")), "{}", got.body);
     assert!(got.body["acknowledgement"].is_null());
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1332,7 +1294,6 @@ async fn add_contexts_names_the_malformed_field() {
     let mut no_display = add_contexts_body(&rid(), "t", "PAT-1", &["CC-1"]);
     no_display["link"]["patient"]["careContexts"][0].as_object_mut().unwrap().remove("display");
     gw.call(ADD_CONTEXTS, no_display).await.refused(400, "link.patient.careContexts[0].display", "required");
-    gw.stop().await;
 }
 
 // ---- callbacks never hold the gateway up -------------------------------------------------------
@@ -1340,7 +1301,7 @@ async fn add_contexts_names_the_malformed_field() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callbacks_to_a_dead_bridge_do_not_block_and_are_tried_three_times() {
     let sb = TestSandbox::start().await;
-    let token = hip::session_token(&sb, CLIENT1, SECRET1).await;
+    let token = sb.session_for(CLIENT1, SECRET1).await;
     let dead = dead_url();
     hip::register_bridge(&sb, &token, &dead).await;
 
@@ -1377,7 +1338,6 @@ async fn callbacks_to_a_dead_bridge_do_not_block_and_are_tried_three_times() {
         assert!(a["responseBody"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{a}");
         assert_eq!(a["correlationId"], json!(id));
     }
-    sb.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1391,7 +1351,6 @@ async fn a_slow_hip_does_not_delay_the_gateway() {
     gw.hip.wait_for(SHARE, WAIT).await;
     let out = gw.delivered(&id).await;
     assert_eq!(out["delivered"], true, "{out}");
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1416,7 +1375,6 @@ async fn a_hip_answering_500_gets_three_attempts_and_one_answering_4xx_gets_one(
     assert_eq!(out["attempts"], 1);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(gw.hip.received(SHARE).iter().filter(|r| r.body["requestId"] == json!(id)).count(), 1);
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1432,7 +1390,6 @@ async fn a_hip_answering_202_gets_exactly_one_attempt() {
     assert_eq!(attempts.len(), 1, "{attempts:?}");
     assert_eq!(attempts[0]["status"], 202);
     assert_eq!(attempts[0]["path"], json!(format!("{}{SHARE}", gw.hip.url)));
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1454,14 +1411,13 @@ async fn services_registered_on_a_bridge_receive_their_callbacks() {
     let got = gw.hip.wait_for(SHARE, WAIT).await;
     assert_eq!(got.hip_id.as_deref(), Some("IN2910000099"));
     assert_eq!(got.body["profile"]["patient"]["healthId"], RAVI);
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_cannot_take_over_another_clients_hip() {
     let gw = setup().await;
     let hip2 = Hip::start().await;
-    let token2 = hip::session_token(&gw.sb, CLIENT2, SECRET2).await;
+    let token2 = gw.sb.session_for(CLIENT2, SECRET2).await;
     hip::register_bridge(&gw.sb, &token2, &hip2.url).await;
     // SBX_000002 lists IN2910000001, SBX_000001's HIP, among its own services.
     let auth2 = format!("Bearer {token2}");
@@ -1488,8 +1444,6 @@ async fn a_client_cannot_take_over_another_clients_hip() {
         "another client's bridge received the profile: {:?}",
         hip2.received(SHARE)
     );
-    hip2.stop().await;
-    gw.stop().await;
 }
 
 // ---- scripted faults ---------------------------------------------------------------------------
@@ -1517,7 +1471,6 @@ async fn a_dropped_callback_never_arrives_and_is_journalled() {
     );
     assert_eq!(entries[0]["correlationId"], json!(id));
     assert_eq!(gw.outcome(&id).await["delivered"], Value::Null);
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1529,7 +1482,6 @@ async fn a_duplicated_callback_arrives_twice() {
     assert!(got.iter().all(|r| r.body["requestId"] == json!(id)), "{got:?}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(gw.hip.received(SHARE).len(), 2);
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1542,7 +1494,6 @@ async fn a_delayed_callback_arrives_after_the_delay() {
     let got = gw.hip.wait_for(SHARE, WAIT).await;
     assert!(got.at >= started + Duration::from_secs(1), "arrived after {:?}", got.at - started);
     assert!(replied < got.at, "share-profile answered before the callback went out");
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1562,7 +1513,6 @@ async fn an_inbound_fault_answers_with_its_status() {
     assert_eq!(gw.call(FETCH_MODES, body).await.status, 202);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(gw.hip.received(ON_INIT).is_empty());
-    gw.stop().await;
 }
 
 #[tokio::test]
@@ -1586,8 +1536,7 @@ async fn malformed_faults_are_refused_and_reset_clears_them() {
     assert_eq!(sb.get("/_sandbox/faults").await.ok()["faults"].as_array().unwrap().len(), 2);
     sb.post("/_sandbox/reset", json!({})).await.ok();
     assert_eq!(sb.get("/_sandbox/faults").await.ok()["faults"], json!([]));
-    let token = hip::session_token(&sb, CLIENT1, SECRET1).await;
+    let token = sb.session_for(CLIENT1, SECRET1).await;
     let init = call_as(&sb, &token, INIT, asha_init(HIP1)).await;
     assert_eq!(init.status, 202, "{}", init.body);
-    sb.stop().await;
 }
