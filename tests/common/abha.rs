@@ -175,6 +175,15 @@ impl<'a> Abha<'a> {
         self.enrol(&txn, &otp, mobile).await.ok().clone()
     }
 
+    /// Aadhaar OTP → enrol giving `mobile`, not the Aadhaar-linked one → an OTP sent to it: the walk
+    /// up to the mobile's verification. Returns the enrolment answer and its txnId.
+    pub async fn awaiting_mobile_otp(&self, aadhaar: &str, mobile: &str) -> (Value, String) {
+        let enrolment = self.enrolled(aadhaar, mobile).await;
+        let txn = enrolment["txnId"].as_str().expect("txnId").to_string();
+        self.contact_otp(&txn, Contact::Mobile, mobile).await.ok();
+        (enrolment, txn)
+    }
+
     /// Sends an OTP to a mobile or an e-mail to verify during enrolment.
     pub async fn contact_otp(&self, txn: &str, contact: Contact, value: &str) -> Reply {
         let body = json!({
