@@ -29,11 +29,13 @@ pub const CLIENT_SECRET: &str = "sandbox-secret-0001";
 
 /// A sandbox for one test, with a client for it.
 ///
-/// It stops when dropped, so a failing assertion cannot leave it running: the in-process server
-/// is taken out and, when a tokio runtime is at hand, its graceful `stop()` is spawned on it.
-/// Under `#[tokio::test]` the runtime usually ends with the test before that task runs; ending
-/// the runtime drops the server's task, and actix-server stops its acceptor and workers when its
-/// server is dropped, so the port is released either way. A sandbox served by the binary
+/// It stops when dropped, so a failing assertion cannot leave it running, and no test needs to
+/// stop it by hand. The in-process server is taken out and, when a tokio runtime is at hand, its
+/// graceful `stop()` is spawned there (a sandbox dropped mid-test stops at the next await); with
+/// no runtime at hand it is simply dropped. At the end of a `#[tokio::test]` the runtime usually
+/// ends before that task runs: ending the runtime drops the server's task, and actix-server stops
+/// its acceptor and workers when its server is dropped, so the port is released either way. This
+/// does not rely on any `Drop` of the server's own. A sandbox served by the binary
 /// ([`binary::ServedBinary`]) is killed when dropped.
 pub struct TestSandbox {
     /// `http://127.0.0.1:PORT`.
