@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::hpr::*;
 use common::*;
 use rstest::rstest;
 use serde_json::{json, Value};
@@ -11,13 +12,9 @@ use serde_json::{json, Value};
 const CARESTACK_GENERATE_OTP: &str = "/carestack/aadhaar/generateOtp";
 const ABDM_GENERATE_OTP: &str = "/hpr/api/v1/registration/aadhaar/generateOtp";
 
-const BEARER: &str = "Bearer sandbox-api-key";
-const HPRID_AUTH: &str = "test";
-const FACILITY: &str = "IN2910000001";
-
 /// The three Carestack headers, with `replace` overriding (or, with `None`, dropping) one.
 fn headers(replace: Option<(&'static str, Option<&'static str>)>) -> Vec<(&'static str, &'static str)> {
-    let mut all = vec![("Authorization", BEARER), ("x-hprid-auth", HPRID_AUTH), ("facilityid", FACILITY)];
+    let mut all = CARESTACK_HEADERS.to_vec();
     if let Some((name, value)) = replace {
         all.retain(|(n, _)| *n != name);
         if let Some(v) = value {
@@ -38,7 +35,6 @@ async fn the_api_key_is_listed_in_the_fixtures() {
     let fixtures = sb.get("/_sandbox/fixtures").await;
     let keys = fixtures.ok()["carestack"]["apiKeys"].clone();
     assert!(keys.as_array().is_some_and(|k| k.contains(&json!(API_KEY))), "carestack.apiKeys: {keys}");
-    sb.stop().await;
 }
 
 #[rstest]
@@ -62,18 +58,14 @@ async fn a_missing_or_wrong_credential_is_a_401_naming_the_header(
     let sent = headers(Some((header, value)));
     generate_otp(&sb, CARESTACK_GENERATE_OTP, &sent).await.refused(401, header, rule);
     // Nothing was started: no transaction, no OTP sent.
-    let health = sb.get("/_sandbox/health").await;
-    assert_eq!(health.ok()["liveTransactions"], 0);
-    let outbox = sb.get("/_sandbox/outbox").await;
-    assert_eq!(outbox.ok(), &json!([]));
-    sb.stop().await;
+    assert_eq!(sb.live_transactions().await, 0);
+    assert_eq!(sb.outbox(None).await, Vec::<Value>::new());
 }
 
 #[tokio::test]
 async fn with_no_headers_at_all_authorization_is_named_first() {
     let sb = TestSandbox::start().await;
     generate_otp(&sb, CARESTACK_GENERATE_OTP, &[]).await.refused(401, "Authorization", "carestack-api-key");
-    sb.stop().await;
 }
 
 #[rstest]
@@ -93,7 +85,6 @@ async fn every_carestack_route_checks_the_credentials_before_the_body(#[case] st
         .post_raw(step.path(Paths::Carestack), b"{not json".to_vec(), &[("content-type", "application/json")])
         .await;
     reply.refused(401, "Authorization", "carestack-api-key");
-    sb.stop().await;
 }
 
 #[tokio::test]
@@ -106,15 +97,15 @@ async fn with_all_three_headers_the_call_proceeds() {
     assert_eq!(body["mobileNumber"], "XXXXXX0002");
     // The OTP went out for that transaction.
     assert_eq!(sb.otp(&txn).await.len(), 6);
-    sb.stop().await;
 }
 
 #[tokio::test]
 async fn the_header_names_are_case_insensitive() {
     let sb = TestSandbox::start().await;
-    let sent = [("authorization", BEARER), ("X-HPRID-AUTH", HPRID_AUTH), ("FacilityId", FACILITY)];
+    let names = ["authorization", "X-HPRID-AUTH", "FacilityId"];
+    let sent: Vec<(&str, &str)> =
+        names.into_iter().zip(CARESTACK_HEADERS).map(|(n, (_, v))| (n, v)).collect();
     generate_otp(&sb, CARESTACK_GENERATE_OTP, &sent).await.ok();
-    sb.stop().await;
 }
 
 #[tokio::test]
@@ -129,7 +120,6 @@ async fn abdm_paths_take_the_gateway_session_not_carestack_headers() {
     let txn = reply.txn();
     // The next step on the ABDM path needs no Carestack header either.
     let otp = sb.otp(&txn).await;
-    let body: Value = json!({"otp": otp, "txnId": txn, "domainName": "@hpr.abdm", "idType": "hpr_id"});
+    let body = verify_otp_body(&txn, &otp);
     sb.send(reqwest::Method::POST, HprStep::VerifyOtp.path(Paths::Abdm), Some(&body), &[]).await.ok();
-    sb.stop().await;
 }

@@ -5,53 +5,17 @@
 
 mod common;
 
-use abdm_server::{Config, Sandbox};
+use abdm_server::Config;
+use common::hpr::*;
 use common::*;
 use rstest::rstest;
 use serde_json::{json, Value};
 
 const GENERATE_OTP: &str = "/hpr/api/v1/registration/aadhaar/generateOtp";
 
-/// A sandbox started from a custom configuration.
-async fn start_with(config: Config) -> TestSandbox {
-    let sandbox = Sandbox::start(config).await.expect("sandbox starts");
-    TestSandbox { url: sandbox.url(), sandbox: Some(sandbox), http: reqwest::Client::new() }
-}
-
-/// The shortest HPR flow for SAME_MOBILE up to create (the given mobile is the Aadhaar-linked
-/// one, so demographic auth verifies it): generateOtp → verifyOTP → checkAccount →
-/// demographicAuth. Returns the txnId.
-async fn mobile_verified(sb: &TestSandbox, paths: Paths) -> String {
-    let txn = sb.hpr(paths, HprStep::GenerateOtp, json!({"aadhaar": SAME_MOBILE})).await.txn();
-    let otp = sb.otp(&txn).await;
-    sb.hpr(
-        paths,
-        HprStep::VerifyOtp,
-        json!({"otp": otp, "txnId": txn, "domainName": "@hpr.abdm", "idType": "hpr_id"}),
-    )
-    .await
-    .ok();
-    let check = sb.hpr(paths, HprStep::CheckAccount, json!({"txnId": txn, "preverifiedCheck": true})).await;
-    assert_eq!(check.ok()["hprIdNumber"], "");
-    let auth = sb
-        .hpr(paths, HprStep::DemographicAuth, json!({"txnId": txn, "mobileNumber": SAME_MOBILE_NUMBER}))
-        .await;
-    assert_eq!(auth.ok()["verified"], true);
-    txn
-}
-
-fn create_body(txn: &str, hpr_id: &str) -> Value {
-    json!({
-        "txnId": txn, "hprId": hpr_id, "password": PASSWORD,
-        "firstName": "Arjun", "lastName": "Mehta",
-        "hpCategoryCode": 1, "hpSubCategoryCode": 1,
-        "stateCode": "24", "districtCode": "438"
-    })
-}
-
 /// The whole flow for SAME_MOBILE, ending with create. Returns the txnId and the create reply.
 async fn register_same_mobile(sb: &TestSandbox, paths: Paths, hpr_id: &str) -> (String, Value) {
-    let txn = mobile_verified(sb, paths).await;
+    let txn = sb.hpr_mobile_verified(paths, SAME_MOBILE, SAME_MOBILE_NUMBER).await;
     let created = sb.hpr(paths, HprStep::Create, create_body(&txn, hpr_id)).await;
     let created = created.ok().clone();
     (txn, created)
@@ -71,19 +35,8 @@ async fn fixture_professional(sb: &TestSandbox, aadhaar: &str) -> Value {
 
 /// The journal without the gateway sessions the test client opens for each ABDM call.
 async fn journal(sb: &TestSandbox, query: &str) -> Vec<Value> {
-    let reply = sb.get(&format!("/_sandbox/journal{query}")).await;
-    let all = reply.ok().as_array().expect("journal is an array").clone();
+    let all = sb.journal(query).await;
     all.into_iter().filter(|e| e["path"] != "/gateway/v0.5/sessions").collect()
-}
-
-async fn outbox(sb: &TestSandbox, query: &str) -> Vec<Value> {
-    let reply = sb.get(&format!("/_sandbox/outbox{query}")).await;
-    reply.ok().as_array().expect("outbox is an array").clone()
-}
-
-async fn live_transactions(sb: &TestSandbox) -> u64 {
-    let health = sb.get("/_sandbox/health").await;
-    health.ok()["liveTransactions"].as_u64().expect("liveTransactions is a count")
 }
 
 fn assert_keys(item: &Value, keys: &[&str], what: &str) {
@@ -105,7 +58,6 @@ async fn health_answers_ok() {
     assert_eq!(body["liveTransactions"], 0);
     assert_eq!(body["journalEntries"], 0);
     assert!(body["now"].as_str().is_some_and(|n| n.ends_with('Z')), "{body}");
-    sb.stop().await;
 }
 
 #[tokio::test]
@@ -159,7 +111,6 @@ async fn fixtures_have_the_designed_shape() {
         assert_keys(fac, &["hipId", "name", "counters", "clientId", "clientSecret"], "facility");
         assert!(fac["counters"].is_array(), "{fac}");
     }
-    sb.stop().await;
 }
 
 #[rstest]
@@ -176,7 +127,7 @@ async fn fixtures_show_a_created_account_until_reset(#[case] paths: Paths) {
     // The other professionals are untouched.
     assert_eq!(fixture_professional(&sb, OTHER_MOBILE).await["hprIdNumber"], Value::Null);
     assert!(!journal(&sb, "").await.is_empty());
-    assert!(!outbox(&sb, "").await.is_empty());
+    assert!(!sb.outbox(None).await.is_empty());
     sb.advance(120).await;
 
     let reset = sb.post("/_sandbox/reset", json!({})).await;
@@ -185,15 +136,14 @@ async fn fixtures_show_a_created_account_until_reset(#[case] paths: Paths) {
     // Fixture accounts survive a reset.
     assert_eq!(fixture_professional(&sb, EXISTING).await["hprIdNumber"], "71-1234-5678-9012");
     assert_eq!(journal(&sb, "").await, Vec::<Value>::new());
-    assert_eq!(outbox(&sb, "").await, Vec::<Value>::new());
-    assert_eq!(live_transactions(&sb).await, 0);
+    assert_eq!(sb.outbox(None).await, Vec::<Value>::new());
+    assert_eq!(sb.live_transactions().await, 0);
     let clock = sb.get("/_sandbox/clock").await;
     assert_eq!(clock.ok()["offsetSeconds"].as_f64(), Some(0.0));
 
     // The username is free again: the same professional can register anew.
     let (_, again) = register_same_mobile(&sb, paths, "arjun.mehta").await;
     assert!(again["hprIdNumber"].is_string(), "{again}");
-    sb.stop().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,7 +157,7 @@ async fn outbox_lists_sent_otps_oldest_first_with_masked_destinations() {
     let same = fixture_professional(&sb, SAME_MOBILE).await;
     let other = fixture_professional(&sb, OTHER_MOBILE).await;
 
-    let all = outbox(&sb, "").await;
+    let all = sb.outbox(None).await;
     assert_eq!(all.len(), 2, "{all:?}");
     for m in &all {
         assert_keys(m, &["txnId", "otp", "to", "at"], "outbox message");
@@ -222,19 +172,17 @@ async fn outbox_lists_sent_otps_oldest_first_with_masked_destinations() {
     assert_eq!(all[0]["to"], "XXXXXX0002");
     assert_eq!(all[1]["to"], "XXXXXX0003");
 
-    let only_second = outbox(&sb, &format!("?txnId={second}")).await;
+    let only_second = sb.outbox(Some(&second)).await;
     assert_eq!(only_second.len(), 1, "{only_second:?}");
     assert_eq!(only_second[0]["txnId"], second.as_str());
     let unknown = uuid::Uuid::new_v4();
-    assert_eq!(outbox(&sb, &format!("?txnId={unknown}")).await.len(), 0);
-    sb.stop().await;
+    assert_eq!(sb.outbox(Some(&unknown.to_string())).await.len(), 0);
 }
 
 #[tokio::test]
 async fn outbox_refuses_a_txn_id_that_is_not_a_uuid() {
     let sb = TestSandbox::start().await;
     sb.get("/_sandbox/outbox?txnId=not-a-uuid").await.refused(400, "txnId", "uuid");
-    sb.stop().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -302,7 +250,6 @@ async fn journal_records_each_request_with_secrets_masked() {
     for raw in [SAME_MOBILE, otp.as_str(), PASSWORD] {
         assert!(!text.contains(raw), "{raw:?} appears in the journal: {text}");
     }
-    sb.stop().await;
 }
 
 /// A create request with a photo of realistic size (base64 of some 100 KB) still has its
@@ -310,7 +257,7 @@ async fn journal_records_each_request_with_secrets_masked() {
 #[tokio::test]
 async fn journal_masks_the_password_of_a_create_with_a_large_photo() {
     let sb = TestSandbox::start().await;
-    let txn = mobile_verified(&sb, Paths::Abdm).await;
+    let txn = sb.hpr_mobile_verified(Paths::Abdm, SAME_MOBILE, SAME_MOBILE_NUMBER).await;
     let mut body = create_body(&txn, "arjun.mehta");
     body["profilePhoto"] = json!("A".repeat(100_000));
     sb.hpr(Paths::Abdm, HprStep::Create, body).await.ok();
@@ -329,7 +276,6 @@ async fn journal_masks_the_password_of_a_create_with_a_large_photo() {
     );
     let text = serde_json::to_string(&entries).expect("journal serialises");
     assert!(!text.contains(PASSWORD), "the password appears in the journal");
-    sb.stop().await;
 }
 
 /// Requests the server refuses are journalled too, and their secrets must not be kept raw
@@ -364,7 +310,6 @@ async fn journal_keeps_no_raw_secret_of_a_refused_request(
     assert_eq!(entries.len(), 1, "the refused request is journalled: {entries:?}");
     let text = serde_json::to_string(&entries).expect("journal serialises");
     assert!(!text.contains(secret), "{secret:?} appears in the journal: {text}");
-    sb.stop().await;
 }
 
 #[tokio::test]
@@ -380,7 +325,6 @@ async fn journal_since_returns_only_later_entries() {
     assert_eq!(later_seqs, seqs[3..].to_vec());
     assert_eq!(journal(&sb, "?since=0").await.len(), 5);
     assert_eq!(journal(&sb, &format!("?since={}", seqs[4])).await.len(), 0);
-    sb.stop().await;
 }
 
 #[rstest]
@@ -391,7 +335,6 @@ async fn journal_since_returns_only_later_entries() {
 async fn journal_refuses_a_since_that_is_not_a_sequence_number(#[case] since: &str) {
     let sb = TestSandbox::start().await;
     sb.get(&format!("/_sandbox/journal?since={since}")).await.refused(400, "since", "type");
-    sb.stop().await;
 }
 
 #[tokio::test]
@@ -409,18 +352,16 @@ async fn control_api_calls_are_not_journalled() {
     // The ABDM call (with the gateway session it needs) is journalled; the control calls are not.
     sb.hpr(Paths::Abdm, HprStep::GenerateOtp, json!({"aadhaar": SAME_MOBILE})).await.ok();
     sb.get("/_sandbox/outbox").await.ok();
-    let reply = sb.get("/_sandbox/journal").await;
-    let entries = reply.ok().as_array().unwrap().clone();
+    let entries = sb.journal("").await;
     let paths: Vec<&str> = entries.iter().map(|e| e["path"].as_str().unwrap()).collect();
     assert_eq!(paths, ["/gateway/v0.5/sessions", GENERATE_OTP], "{entries:?}");
     let health = sb.get("/_sandbox/health").await;
     assert_eq!(health.ok()["journalEntries"], 2);
-    sb.stop().await;
 }
 
 #[tokio::test]
 async fn journal_is_a_bounded_ring() {
-    let sb = start_with(Config { journal_capacity: 3, ..Default::default() }).await;
+    let sb = TestSandbox::start_with(Config { journal_capacity: 3, ..Default::default() }).await;
     for i in 1..=5 {
         sb.get(&format!("/no-such-api/{i}")).await;
     }
@@ -431,7 +372,6 @@ async fn journal_is_a_bounded_ring() {
     assert_eq!(paths, vec!["/no-such-api/3", "/no-such-api/4", "/no-such-api/5"]);
     let health = sb.get("/_sandbox/health").await;
     assert_eq!(health.ok()["journalEntries"], 3);
-    sb.stop().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -448,7 +388,6 @@ async fn clock_advance_moves_the_offset() {
     let after = after.ok();
     assert_eq!(after["offsetSeconds"].as_f64(), Some(61.0));
     assert!(after["now"].as_str().is_some_and(|n| n.ends_with('Z')), "{after}");
-    sb.stop().await;
 }
 
 #[rstest]
@@ -462,7 +401,6 @@ async fn clock_advance_refuses_a_bad_seconds(#[case] body: Value, #[case] rule: 
     sb.post("/_sandbox/clock/advance", body).await.refused(400, "seconds", rule);
     let clock = sb.get("/_sandbox/clock").await;
     assert_eq!(clock.ok()["offsetSeconds"].as_f64(), Some(0.0));
-    sb.stop().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -478,7 +416,6 @@ async fn unknown_path_is_a_json_404_naming_path(#[case] method: reqwest::Method,
     let body = json!({});
     let reply = sb.send(method, path, Some(&body), &[]).await;
     reply.refused(404, "path", "no-route");
-    sb.stop().await;
 }
 
 #[rstest]
@@ -495,7 +432,6 @@ async fn a_body_that_is_not_a_json_object_is_a_400_naming_body(#[case] body: Vec
     sb.post_raw(GENERATE_OTP, body, &[("content-type", "application/json")])
         .await
         .refused(400, "body", "json");
-    sb.stop().await;
 }
 
 #[rstest]
@@ -514,7 +450,6 @@ async fn a_two_mebibyte_body_is_a_413_naming_body(#[case] path: &str) {
     );
     // The server keeps serving afterwards.
     sb.get("/_sandbox/health").await.ok();
-    sb.stop().await;
 }
 
 #[rstest]
@@ -527,15 +462,10 @@ async fn a_two_mebibyte_body_is_a_413_naming_body(#[case] path: &str) {
 async fn a_field_of_the_wrong_type_is_a_400_naming_it(#[case] body: Value) {
     let sb = TestSandbox::start().await;
     sb.post(GENERATE_OTP, body).await.refused(400, "aadhaar", "type");
-    sb.stop().await;
 }
 
 // ---------------------------------------------------------------------------------------------
 // transaction lifetime
-
-fn verify_body(txn: &str, otp: &str) -> Value {
-    json!({"otp": otp, "txnId": txn, "domainName": "@hpr.abdm", "idType": "hpr_id"})
-}
 
 #[tokio::test]
 async fn a_transaction_expires_30_minutes_after_its_last_step() {
@@ -543,12 +473,11 @@ async fn a_transaction_expires_30_minutes_after_its_last_step() {
     let txn = sb.hpr(Paths::Abdm, HprStep::GenerateOtp, json!({"aadhaar": SAME_MOBILE})).await.txn();
     let otp = sb.otp(&txn).await;
     sb.advance(31 * 60).await;
-    sb.hpr(Paths::Abdm, HprStep::VerifyOtp, verify_body(&txn, &otp)).await.refused(
+    sb.hpr(Paths::Abdm, HprStep::VerifyOtp, verify_otp_body(&txn, &otp)).await.refused(
         422,
         "txnId",
         "txn-expired",
     );
-    sb.stop().await;
 }
 
 #[tokio::test]
@@ -558,7 +487,7 @@ async fn each_successful_step_renews_the_transaction() {
     let otp = sb.otp(&txn).await;
     // Within the OTP's 10 minutes: the verification succeeds and renews the lifetime.
     sb.advance(9 * 60).await;
-    sb.hpr(Paths::Abdm, HprStep::VerifyOtp, verify_body(&txn, &otp)).await.ok();
+    sb.hpr(Paths::Abdm, HprStep::VerifyOtp, verify_otp_body(&txn, &otp)).await.ok();
     // 34 minutes after generateOtp, 25 after the last step: still alive.
     sb.advance(25 * 60).await;
     sb.hpr(Paths::Abdm, HprStep::CheckAccount, json!({"txnId": txn, "preverifiedCheck": true})).await.ok();
@@ -567,19 +496,17 @@ async fn each_successful_step_renews_the_transaction() {
     sb.hpr(Paths::Abdm, HprStep::DemographicAuth, json!({"txnId": txn, "mobileNumber": SAME_MOBILE_NUMBER}))
         .await
         .refused(422, "txnId", "txn-expired");
-    sb.stop().await;
 }
 
 #[tokio::test]
 async fn an_unknown_transaction_is_refused_as_unknown() {
     let sb = TestSandbox::start().await;
     let txn = uuid::Uuid::new_v4().to_string();
-    sb.hpr(Paths::Abdm, HprStep::VerifyOtp, verify_body(&txn, "222222")).await.refused(
+    sb.hpr(Paths::Abdm, HprStep::VerifyOtp, verify_otp_body(&txn, "222222")).await.refused(
         422,
         "txnId",
         "txn-unknown",
     );
-    sb.stop().await;
 }
 
 #[tokio::test]
@@ -588,12 +515,11 @@ async fn abandoned_transactions_are_swept_and_memory_returns() {
     for _ in 0..50 {
         sb.hpr(Paths::Abdm, HprStep::GenerateOtp, json!({"aadhaar": SAME_MOBILE})).await.ok();
     }
-    let live = live_transactions(&sb).await;
+    let live = sb.live_transactions().await;
     assert!(live >= 50, "liveTransactions {live} after 50 generateOtp");
     // Lifetime (30 min) plus the sweep grace (10 min) has passed; the advance call sweeps.
     sb.advance(41 * 60).await;
-    assert_eq!(live_transactions(&sb).await, 0);
-    sb.stop().await;
+    assert_eq!(sb.live_transactions().await, 0);
 }
 
 #[tokio::test]
@@ -602,16 +528,15 @@ async fn an_expired_transaction_is_named_expired_until_swept_then_unknown() {
     let txn = sb.hpr(Paths::Abdm, HprStep::GenerateOtp, json!({"aadhaar": SAME_MOBILE})).await.txn();
     let otp = sb.otp(&txn).await;
     sb.advance(39 * 60).await;
-    sb.hpr(Paths::Abdm, HprStep::VerifyOtp, verify_body(&txn, &otp)).await.refused(
+    sb.hpr(Paths::Abdm, HprStep::VerifyOtp, verify_otp_body(&txn, &otp)).await.refused(
         422,
         "txnId",
         "txn-expired",
     );
     sb.advance(2 * 60).await;
-    sb.hpr(Paths::Abdm, HprStep::VerifyOtp, verify_body(&txn, &otp)).await.refused(
+    sb.hpr(Paths::Abdm, HprStep::VerifyOtp, verify_otp_body(&txn, &otp)).await.refused(
         422,
         "txnId",
         "txn-unknown",
     );
-    sb.stop().await;
 }

@@ -3,44 +3,10 @@
 
 mod common;
 
+use common::hpr::*;
 use common::*;
 use rstest::rstest;
 use serde_json::{json, Value};
-
-/// generateOtp → verifyOTP (OTP read from the outbox); returns the txnId.
-async fn verified(ts: &TestSandbox, paths: Paths, aadhaar: &str) -> String {
-    let txn = ts.hpr(paths, HprStep::GenerateOtp, json!({"aadhaar": aadhaar})).await.txn();
-    let otp = ts.otp(&txn).await;
-    let body = json!({"otp": otp, "txnId": txn, "domainName": "@hpr.abdm", "idType": "hpr_id", "restrictions": null});
-    ts.hpr(paths, HprStep::VerifyOtp, body).await.ok();
-    txn
-}
-
-/// … → checkHpIdAccountExist (no account) → demographic auth with the Aadhaar-linked mobile.
-async fn mobile_verified(ts: &TestSandbox, paths: Paths, aadhaar: &str, mobile: &str) -> String {
-    let txn = verified(ts, paths, aadhaar).await;
-    let check = ts.hpr(paths, HprStep::CheckAccount, json!({"txnId": txn, "preverifiedCheck": true})).await;
-    assert_eq!(check.ok()["hprIdNumber"], "");
-    let auth = ts.hpr(paths, HprStep::DemographicAuth, json!({"txnId": txn, "mobileNumber": mobile})).await;
-    assert_eq!(auth.ok()["verified"], true);
-    txn
-}
-
-fn create_body(txn: &str, hpr_id: &str) -> Value {
-    // The Carestack SDK's shape: every value a string, unset optionals as null.
-    json!({
-        "address": "5, Ashram Road, Ahmedabad", "dayOfBirth": "03", "districtCode": "438",
-        "email": "arjun.mehta@example.com", "firstName": "Arjun", "hpCategoryCode": "1",
-        "hpSubCategoryCode": "1", "hprId": hpr_id, "lastName": "Mehta", "middleName": null,
-        "monthOfBirth": "09", "password": PASSWORD, "pincode": "380009", "profilePhoto": null,
-        "stateCode": "24", "txnId": txn, "yearOfBirth": "1988"
-    })
-}
-
-fn with(mut body: Value, key: &str, value: Value) -> Value {
-    body[key] = value;
-    body
-}
 
 #[rstest]
 #[case::abdm(Paths::Abdm)]
@@ -48,7 +14,7 @@ fn with(mut body: Value, key: &str, value: Value) -> Value {
 #[tokio::test]
 async fn existing_professional_ends_at_account_exist(#[case] paths: Paths) {
     let ts = TestSandbox::start().await;
-    let txn = verified(&ts, paths, EXISTING).await;
+    let txn = ts.hpr_verified(paths, EXISTING).await;
     let check = ts.hpr(paths, HprStep::CheckAccount, json!({"txnId": txn, "preverifiedCheck": true})).await;
     let account = check.ok();
     assert_eq!(account["hprIdNumber"], "71-1234-5678-9012");
@@ -60,7 +26,6 @@ async fn existing_professional_ends_at_account_exist(#[case] paths: Paths) {
     ts.hpr(paths, HprStep::DemographicAuth, json!({"txnId": txn, "mobileNumber": "9700000001"}))
         .await
         .refused(422, "txnId", "step-order");
-    ts.stop().await;
 }
 
 #[rstest]
@@ -74,9 +39,7 @@ async fn new_professional_with_aadhaar_mobile_creates_an_hpr_id(#[case] paths: P
     let txn = generated.txn();
     let otp = ts.otp(&txn).await;
     assert_eq!(otp, "222222", "the fixture's scripted OTP");
-    let kyc = ts
-        .hpr(paths, HprStep::VerifyOtp, json!({"otp": otp, "txnId": txn, "domainName": "@hpr.abdm", "idType": "hpr_id", "restrictions": null}))
-        .await;
+    let kyc = ts.hpr(paths, HprStep::VerifyOtp, verify_otp_body(&txn, &otp)).await;
     let kyc = kyc.ok();
     for key in ["txnId", "gender", "name", "pincode", "district", "state", "address", "mobile", "photo"] {
         assert!(kyc[key].is_string(), "verify answer lacks string {key}: {kyc}");
@@ -122,7 +85,7 @@ async fn new_professional_with_aadhaar_mobile_creates_an_hpr_id(#[case] paths: P
     assert!(created["authMethods"].is_array());
 
     // From now on the professional is an existing account.
-    let again = verified(&ts, paths, SAME_MOBILE).await;
+    let again = ts.hpr_verified(paths, SAME_MOBILE).await;
     let check = ts.hpr(paths, HprStep::CheckAccount, json!({"txnId": again, "preverifiedCheck": true})).await;
     assert_eq!(check.ok()["hprIdNumber"], number);
     assert_eq!(check.ok()["new"], false);
@@ -132,7 +95,6 @@ async fn new_professional_with_aadhaar_mobile_creates_an_hpr_id(#[case] paths: P
         "txnId",
         "step-order",
     );
-    ts.stop().await;
 }
 
 #[rstest]
@@ -141,7 +103,7 @@ async fn new_professional_with_aadhaar_mobile_creates_an_hpr_id(#[case] paths: P
 #[tokio::test]
 async fn new_professional_with_other_mobile_verifies_it_by_otp(#[case] paths: Paths) {
     let ts = TestSandbox::start().await;
-    let txn = verified(&ts, paths, OTHER_MOBILE).await;
+    let txn = ts.hpr_verified(paths, OTHER_MOBILE).await;
     ts.hpr(paths, HprStep::CheckAccount, json!({"txnId": txn, "preverifiedCheck": true})).await.ok();
     let auth = ts
         .hpr(paths, HprStep::DemographicAuth, json!({"txnId": txn, "mobileNumber": OTHER_MOBILE_NUMBER}))
@@ -153,8 +115,7 @@ async fn new_professional_with_other_mobile_verifies_it_by_otp(#[case] paths: Pa
     let sent =
         ts.hpr(paths, HprStep::GenerateMobileOtp, json!({"mobile": OTHER_MOBILE_NUMBER, "txnId": txn})).await;
     assert_eq!(sent.ok()["mobileNumber"], Value::Null);
-    let outbox = ts.get(&format!("/_sandbox/outbox?txnId={txn}")).await;
-    assert_eq!(outbox.ok().as_array().unwrap().last().unwrap()["to"], "XXXXXX2334");
+    assert_eq!(ts.last_sent(&txn).await["to"], "XXXXXX2334");
     let otp = ts.otp(&txn).await;
     ts.hpr(paths, HprStep::VerifyMobileOtp, json!({"otp": otp, "txnId": txn})).await.ok();
 
@@ -166,7 +127,6 @@ async fn new_professional_with_other_mobile_verifies_it_by_otp(#[case] paths: Pa
     assert_eq!(created.ok()["mobile"], OTHER_MOBILE_NUMBER);
     assert_eq!(created.ok()["categoryName"], "Nurse");
     assert_eq!(created.ok()["dayOfBirth"], "17", "the Aadhaar birth date when none is given");
-    ts.stop().await;
 }
 
 #[rstest]
@@ -181,12 +141,11 @@ async fn demographic_auth_is_true_exactly_for_the_aadhaar_mobile(
     #[case] expected: bool,
 ) {
     let ts = TestSandbox::start().await;
-    let txn = verified(&ts, Paths::Abdm, aadhaar).await;
+    let txn = ts.hpr_verified(Paths::Abdm, aadhaar).await;
     ts.hpr(Paths::Abdm, HprStep::CheckAccount, json!({"txnId": txn, "preverifiedCheck": false})).await.ok();
     let auth =
         ts.hpr(Paths::Abdm, HprStep::DemographicAuth, json!({"txnId": txn, "mobileNumber": mobile})).await;
     assert_eq!(auth.ok()["verified"], expected);
-    ts.stop().await;
 }
 
 #[rstest]
@@ -201,16 +160,14 @@ async fn aadhaar_is_checked(#[case] aadhaar: &str, #[case] status: u16, #[case] 
     ts.hpr(Paths::Carestack, HprStep::GenerateOtp, json!({"aadhaar": aadhaar}))
         .await
         .refused(status, "aadhaar", rule);
-    let outbox = ts.get("/_sandbox/outbox").await;
-    assert_eq!(outbox.ok(), &json!([]), "no OTP is sent for a refused Aadhaar");
-    ts.stop().await;
+    assert_eq!(ts.outbox(None).await, Vec::<Value>::new(), "no OTP is sent for a refused Aadhaar");
 }
 
 #[tokio::test]
 async fn wrong_otps_are_counted_and_lock_the_transaction_after_five() {
     let ts = TestSandbox::start().await;
     let txn = ts.hpr(Paths::Abdm, HprStep::GenerateOtp, json!({"aadhaar": SAME_MOBILE})).await.txn();
-    let verify = |otp: &str| json!({"otp": otp, "txnId": txn, "domainName": "@hpr.abdm", "idType": "hpr_id"});
+    let verify = |otp: &str| verify_otp_body(&txn, otp);
     for left in (1..=4).rev() {
         let reply = ts.hpr(Paths::Abdm, HprStep::VerifyOtp, verify("000000")).await;
         let body = reply.refused(422, "otp", "otp-mismatch");
@@ -222,7 +179,6 @@ async fn wrong_otps_are_counted_and_lock_the_transaction_after_five() {
     ts.hpr(Paths::Abdm, HprStep::CheckAccount, json!({"txnId": txn, "preverifiedCheck": true}))
         .await
         .refused(429, "txnId", "otp-locked");
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -232,7 +188,6 @@ async fn an_otp_expires_after_ten_minutes() {
     ts.advance(600).await;
     let body = json!({"otp": "222222", "txnId": txn});
     ts.hpr(Paths::Abdm, HprStep::VerifyOtp, body).await.refused(422, "otp", "otp-expired");
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -243,13 +198,12 @@ async fn an_otp_is_accepted_just_before_it_expires_and_only_once() {
     let body = json!({"otp": "222222", "txnId": txn});
     ts.hpr(Paths::Abdm, HprStep::VerifyOtp, body.clone()).await.ok();
     ts.hpr(Paths::Abdm, HprStep::VerifyOtp, body).await.refused(422, "txnId", "step-order");
-    ts.stop().await;
 }
 
 #[tokio::test]
 async fn mobile_otp_resend_waits_sixty_seconds() {
     let ts = TestSandbox::start().await;
-    let txn = verified(&ts, Paths::Carestack, OTHER_MOBILE).await;
+    let txn = ts.hpr_verified(Paths::Carestack, OTHER_MOBILE).await;
     ts.hpr(Paths::Carestack, HprStep::CheckAccount, json!({"txnId": txn, "preverifiedCheck": true}))
         .await
         .ok();
@@ -260,11 +214,9 @@ async fn mobile_otp_resend_waits_sixty_seconds() {
     early.refused(429, "mobile", "otp-resend-too-soon");
     ts.advance(1).await;
     ts.hpr(Paths::Carestack, HprStep::GenerateMobileOtp, send).await.ok();
-    let sent = ts.get(&format!("/_sandbox/outbox?txnId={txn}")).await;
-    let purposes: Vec<&str> =
-        sent.ok().as_array().unwrap().iter().map(|m| m["purpose"].as_str().unwrap()).collect();
+    let sent = ts.outbox(Some(&txn)).await;
+    let purposes: Vec<&str> = sent.iter().map(|m| m["purpose"].as_str().unwrap()).collect();
     assert_eq!(purposes, ["hpr-aadhaar-otp", "hpr-mobile-otp", "hpr-mobile-otp"]);
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -284,7 +236,6 @@ async fn steps_out_of_order_are_refused() {
         let message = reply.refused(422, "txnId", "step-order")["message"].as_str().unwrap().to_string();
         assert!(message.contains("Aadhaar OTP sent"), "{step:?}: {message}");
     }
-    ts.stop().await;
 }
 
 #[rstest]
@@ -299,20 +250,18 @@ async fn unknown_transactions_are_refused(
 ) {
     let ts = TestSandbox::start().await;
     ts.hpr(Paths::Carestack, step, body).await.refused(status, "txnId", rule);
-    ts.stop().await;
 }
 
 #[tokio::test]
 async fn a_transaction_expires_thirty_minutes_after_its_last_step() {
     let ts = TestSandbox::start().await;
-    let txn = verified(&ts, Paths::Abdm, SAME_MOBILE).await;
+    let txn = ts.hpr_verified(Paths::Abdm, SAME_MOBILE).await;
     ts.advance(29 * 60).await;
     ts.hpr(Paths::Abdm, HprStep::CheckAccount, json!({"txnId": txn, "preverifiedCheck": true})).await.ok();
     ts.advance(30 * 60).await;
     ts.hpr(Paths::Abdm, HprStep::DemographicAuth, json!({"txnId": txn, "mobileNumber": SAME_MOBILE_NUMBER}))
         .await
         .refused(422, "txnId", "txn-expired");
-    ts.stop().await;
 }
 
 #[rstest]
@@ -323,12 +272,8 @@ async fn a_transaction_expires_thirty_minutes_after_its_last_step() {
 async fn verify_otp_checks_its_fields(#[case] patch: Value, #[case] field: &str, #[case] rule: &str) {
     let ts = TestSandbox::start().await;
     let txn = ts.hpr(Paths::Carestack, HprStep::GenerateOtp, json!({"aadhaar": SAME_MOBILE})).await.txn();
-    let mut body = json!({"otp": "222222", "txnId": txn, "domainName": "@hpr.abdm", "idType": "hpr_id", "restrictions": null});
-    for (k, v) in patch.as_object().unwrap() {
-        body[k] = v.clone();
-    }
+    let body = patched(verify_otp_body(&txn, "222222"), &patch);
     ts.hpr(Paths::Carestack, HprStep::VerifyOtp, body).await.refused(400, field, rule);
-    ts.stop().await;
 }
 
 #[rstest]
@@ -365,29 +310,28 @@ async fn create_checks_every_field(
     #[case] rule: &str,
 ) {
     let ts = TestSandbox::start().await;
-    let txn = mobile_verified(&ts, Paths::Carestack, SAME_MOBILE, SAME_MOBILE_NUMBER).await;
+    let txn = ts.hpr_mobile_verified(Paths::Carestack, SAME_MOBILE, SAME_MOBILE_NUMBER).await;
     // February has no 31st: make the "not a date" case a real calendar check.
     let mut body = create_body(&txn, "arjun.mehta");
     if field == "dayOfBirth" {
         body["monthOfBirth"] = json!("02");
     }
-    let reply = ts.hpr(Paths::Carestack, HprStep::Create, with(body, field, value)).await;
+    let reply = ts.hpr(Paths::Carestack, HprStep::Create, patched(body, &json!({field: value}))).await;
     reply.refused(status, field, rule);
     // A refused create leaves the flow where it was: the right request still succeeds.
     ts.hpr(Paths::Carestack, HprStep::Create, create_body(&txn, "arjun.mehta")).await.ok();
-    ts.stop().await;
 }
 
 #[tokio::test]
 async fn suggestions_never_offer_a_taken_id() {
     let ts = TestSandbox::start().await;
     // Fatima takes the id Arjun's first suggestion would be.
-    let fatima = mobile_verified(&ts, Paths::Abdm, OTHER_MOBILE, "9700000003").await;
+    let fatima = ts.hpr_mobile_verified(Paths::Abdm, OTHER_MOBILE, "9700000003").await;
     let body = json!({"txnId": fatima, "hprId": "arjun.mehta", "password": PASSWORD, "firstName": "Fatima",
         "hpCategoryCode": 2, "hpSubCategoryCode": 5, "stateCode": 27, "districtCode": 518});
     ts.hpr(Paths::Abdm, HprStep::Create, body).await.ok();
 
-    let arjun = mobile_verified(&ts, Paths::Abdm, SAME_MOBILE, SAME_MOBILE_NUMBER).await;
+    let arjun = ts.hpr_mobile_verified(Paths::Abdm, SAME_MOBILE, SAME_MOBILE_NUMBER).await;
     let list = ts.hpr(Paths::Abdm, HprStep::Suggestion, json!({"txnId": arjun})).await.ok().clone();
     let list: Vec<String> = serde_json::from_value(list).unwrap();
     assert!(!list.contains(&"arjun.mehta".to_string()) && !list.is_empty(), "{list:?}");
@@ -397,14 +341,13 @@ async fn suggestions_never_offer_a_taken_id() {
         "hpr-id-taken",
     );
     ts.hpr(Paths::Abdm, HprStep::Create, create_body(&arjun, &list[0])).await.ok();
-    ts.stop().await;
 }
 
 #[tokio::test]
 async fn two_transactions_cannot_create_two_accounts_for_one_professional() {
     let ts = TestSandbox::start().await;
-    let first = mobile_verified(&ts, Paths::Abdm, SAME_MOBILE, SAME_MOBILE_NUMBER).await;
-    let second = mobile_verified(&ts, Paths::Abdm, SAME_MOBILE, SAME_MOBILE_NUMBER).await;
+    let first = ts.hpr_mobile_verified(Paths::Abdm, SAME_MOBILE, SAME_MOBILE_NUMBER).await;
+    let second = ts.hpr_mobile_verified(Paths::Abdm, SAME_MOBILE, SAME_MOBILE_NUMBER).await;
     ts.hpr(Paths::Abdm, HprStep::Create, create_body(&first, "arjun.one")).await.ok();
     ts.hpr(Paths::Abdm, HprStep::Create, create_body(&second, "arjun.two")).await.refused(
         422,
@@ -412,10 +355,9 @@ async fn two_transactions_cannot_create_two_accounts_for_one_professional() {
         "hpr-account-exists",
     );
     // The refused id stays free.
-    let third = mobile_verified(&ts, Paths::Abdm, OTHER_MOBILE, "9700000003").await;
-    let body = with(create_body(&third, "arjun.two"), "firstName", json!("Fatima"));
+    let third = ts.hpr_mobile_verified(Paths::Abdm, OTHER_MOBILE, "9700000003").await;
+    let body = patched(create_body(&third, "arjun.two"), &json!({"firstName": "Fatima"}));
     ts.hpr(Paths::Abdm, HprStep::Create, body).await.ok();
-    ts.stop().await;
 }
 
 /// For every endpoint on both path sets: malformed JSON, a non-object, an empty object (naming
@@ -424,16 +366,10 @@ async fn two_transactions_cannot_create_two_accounts_for_one_professional() {
 #[tokio::test]
 async fn bad_input_on_every_endpoint(#[values(Paths::Abdm, Paths::Carestack)] paths: Paths) {
     let ts = TestSandbox::start().await;
-    let auth = format!("Bearer {API_KEY}");
-    let headers: Vec<(&str, &str)> = match paths {
-        Paths::Abdm => vec![("Content-Type", "application/json")],
-        Paths::Carestack => vec![
-            ("Content-Type", "application/json"),
-            ("Authorization", &auth),
-            ("x-hprid-auth", "t"),
-            ("facilityid", "f"),
-        ],
-    };
+    let mut headers = vec![("Content-Type", "application/json")];
+    if paths == Paths::Carestack {
+        headers.extend(CARESTACK_HEADERS);
+    }
     let first_required = [
         (HprStep::GenerateOtp, "aadhaar"),
         (HprStep::VerifyOtp, "otp"),
@@ -453,7 +389,6 @@ async fn bad_input_on_every_endpoint(#[values(Paths::Abdm, Paths::Carestack)] pa
         ts.hpr(paths, step, json!({})).await.refused(400, field, "required");
         ts.hpr(paths, step, json!({field: [1]})).await.refused(400, field, "type");
     }
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -463,5 +398,4 @@ async fn unknown_versions_and_methods_are_json_404s() {
         .await
         .refused(404, "path", "no-route");
     ts.get("/hpr/api/v1/registration/aadhaar/generateOtp").await.refused(404, "path", "no-route");
-    ts.stop().await;
 }

@@ -22,31 +22,40 @@ async fn call(ts: &TestSandbox, path: &str, body: Value) -> Reply {
     ts.post(&format!("{BASE}/{path}"), body).await
 }
 
+/// init/transaction: an OTP by `auth_method` for the ABHA number.
+async fn init(ts: &TestSandbox, auth_method: &str, number: &str) -> Reply {
+    let body = json!({"authMethod": auth_method, "healhtIdNumber": number});
+    call(ts, "registration/hid/init/transaction", body).await
+}
+
+/// init/transaction by MOBILE_OTP; returns the transaction.
+async fn started(ts: &TestSandbox, number: &str) -> String {
+    transaction(init(ts, "MOBILE_OTP", number).await.ok())
+}
+
+/// The transactionId of an init answer.
+fn transaction(body: &Value) -> String {
+    body["transactionId"].as_str().unwrap().to_string()
+}
+
+/// confirm/credential with `value`, the OTP as the client encrypted it.
+async fn confirm(ts: &TestSandbox, txn: &str, value: String) -> Reply {
+    call(ts, "registration/hid/confirm/credential", json!({"transactionId": txn, "value": value})).await
+}
+
 /// init/transaction → confirm/credential with the OTP from the outbox; returns the transaction
 /// and the confirm answer.
 async fn verified(ts: &TestSandbox, key: &str, number: &str) -> (String, Value) {
-    let init = call(
-        ts,
-        "registration/hid/init/transaction",
-        json!({"authMethod": "MOBILE_OTP", "healhtIdNumber": number}),
-    )
-    .await;
-    let txn = init.ok()["transactionId"].as_str().unwrap().to_string();
+    let txn = started(ts, number).await;
     let otp = ts.otp(&txn).await;
-    let confirm = call(
-        ts,
-        "registration/hid/confirm/credential",
-        json!({"transactionId": txn, "value": enc::pkcs1(key, &otp)}),
-    )
-    .await;
-    let profile = confirm.ok().clone();
+    let profile = confirm(ts, &txn, crypto::pkcs1(key, &otp)).await.ok().clone();
     (txn, profile)
 }
 
 async fn create(ts: &TestSandbox, key: &str, txn: &str, address: &str, password: Option<&str>) -> Reply {
     let mut body = json!({"transactionId": txn, "phrAddress": address, "alreadyExistedPHR": false});
     if let Some(p) = password {
-        body["password"] = json!(enc::pkcs1(key, p));
+        body["password"] = json!(crypto::pkcs1(key, p));
     }
     call(ts, "registration/hid/create-phr-address", body).await
 }
@@ -68,27 +77,15 @@ async fn the_whole_sequence_creates_an_address_that_then_exists() {
     assert_eq!(methods.ok()["blockedAuthMethods"], json!([]));
 
     // Row 4: an OTP to the mobile linked with the number.
-    let init = call(
-        &ts,
-        "registration/hid/init/transaction",
-        json!({"authMethod": "AADHAAR_OTP", "healhtIdNumber": RAVI}),
-    )
-    .await;
-    let txn = init.ok()["transactionId"].as_str().unwrap().to_string();
+    let txn = transaction(init(&ts, "AADHAAR_OTP", RAVI).await.ok());
     // Row 5: resend after 60 seconds, and the OTP still validates.
     ts.advance(60).await;
     let resent = call(&ts, "registration/hid/init/resendOtp", json!({"transactionId": txn})).await;
     assert_eq!(resent.ok()["transactionId"], json!(txn));
-    let outbox = ts.get(&format!("/_sandbox/outbox?txnId={txn}")).await;
-    assert_eq!(outbox.ok().as_array().unwrap().len(), 2);
+    assert_eq!(ts.outbox(Some(&txn)).await.len(), 2);
     let otp = ts.otp(&txn).await;
-    let confirm = call(
-        &ts,
-        "registration/hid/confirm/credential",
-        json!({"transactionId": txn, "value": enc::pkcs1(&key, &otp)}),
-    )
-    .await;
-    let profile = confirm.ok();
+    let confirmed = confirm(&ts, &txn, crypto::pkcs1(&key, &otp)).await;
+    let profile = confirmed.ok();
     // Row 6: the addresses already linked; row 8: the profile that pre-fills the form.
     assert_eq!(profile["phrAddress"], json!(["ravi.kumar@sbx", "ravik1985@sbx"]));
     assert_eq!(profile["linkedPhrAddess"], 2);
@@ -133,7 +130,6 @@ async fn the_whole_sequence_creates_an_address_that_then_exists() {
     create(&ts, &key, &again, "ravi.singh", None).await.refused(422, "phrAddress", "abha-address-taken");
     // The finished transaction accepts nothing more.
     create(&ts, &key, &txn, "ravi.other", None).await.refused(422, "transactionId", "step-order");
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -143,7 +139,6 @@ async fn the_password_is_optional() {
     let (txn, _) = verified(&ts, &key, "91-2345-6789-0129").await;
     let created = create(&ts, &key, &txn, "asha.v", None).await;
     assert_eq!(created.ok()["phrAdress"], "asha.v@sbx");
-    ts.stop().await;
 }
 
 #[rstest]
@@ -165,7 +160,6 @@ async fn the_address_policy_is_enforced_rule_by_rule(#[case] address: &str, #[ca
     create(&ts, &key, &txn, address, None).await.refused(400, "phrAddress", rule);
     // The refusal leaves the flow where it was.
     create(&ts, &key, &txn, "ravi.ok", None).await.ok();
-    ts.stop().await;
 }
 
 #[rstest]
@@ -186,74 +180,38 @@ async fn the_password_policy_is_enforced_rule_by_rule(#[case] password: &str, #[
     let (txn, _) = verified(&ts, &key, RAVI).await;
     create(&ts, &key, &txn, "ravi.singh", Some(password)).await.refused(400, "password", rule);
     assert_eq!(is_exist(&ts, "ravi.singh").await, json!(false), "nothing is created on a refusal");
-    ts.stop().await;
 }
 
 #[tokio::test]
 async fn resend_waits_sixty_seconds() {
     let ts = TestSandbox::start().await;
-    let init = call(
-        &ts,
-        "registration/hid/init/transaction",
-        json!({"authMethod": "MOBILE_OTP", "healhtIdNumber": RAVI}),
-    )
-    .await;
-    let txn = init.ok()["transactionId"].as_str().unwrap().to_string();
+    let txn = started(&ts, RAVI).await;
     ts.advance(30).await;
     let early = call(&ts, "registration/hid/init/resendOtp", json!({"transactionId": txn})).await;
     let body = early.refused(429, "transactionId", "otp-resend-too-soon");
     assert!(body["message"].as_str().unwrap().contains("wait 30 s"), "{body}");
     ts.advance(30).await;
     call(&ts, "registration/hid/init/resendOtp", json!({"transactionId": txn})).await.ok();
-    ts.stop().await;
 }
 
 #[tokio::test]
 async fn an_otp_expires_after_ten_minutes_and_locks_after_five_wrong() {
     let ts = TestSandbox::start().await;
     let key = phr_key(&ts).await;
-    let start = || {
-        call(
-            &ts,
-            "registration/hid/init/transaction",
-            json!({"authMethod": "MOBILE_OTP", "healhtIdNumber": RAVI}),
-        )
-    };
-    let txn = start().await.ok()["transactionId"].as_str().unwrap().to_string();
+    let txn = started(&ts, RAVI).await;
     ts.advance(600).await;
-    let late = call(
-        &ts,
-        "registration/hid/confirm/credential",
-        json!({"transactionId": txn, "value": enc::pkcs1(&key, "234567")}),
-    )
-    .await;
+    let late = confirm(&ts, &txn, crypto::pkcs1(&key, "234567")).await;
     late.refused(422, "value", "otp-expired");
 
-    let txn = start().await.ok()["transactionId"].as_str().unwrap().to_string();
+    let txn = started(&ts, RAVI).await;
     for _ in 0..4 {
-        let wrong = call(
-            &ts,
-            "registration/hid/confirm/credential",
-            json!({"transactionId": txn, "value": enc::pkcs1(&key, "000000")}),
-        )
-        .await;
+        let wrong = confirm(&ts, &txn, crypto::pkcs1(&key, "000000")).await;
         wrong.refused(422, "value", "otp-mismatch");
     }
-    let fifth = call(
-        &ts,
-        "registration/hid/confirm/credential",
-        json!({"transactionId": txn, "value": enc::pkcs1(&key, "000000")}),
-    )
-    .await;
+    let fifth = confirm(&ts, &txn, crypto::pkcs1(&key, "000000")).await;
     fifth.refused(429, "value", "otp-locked");
-    let right = call(
-        &ts,
-        "registration/hid/confirm/credential",
-        json!({"transactionId": txn, "value": enc::pkcs1(&key, "234567")}),
-    )
-    .await;
+    let right = confirm(&ts, &txn, crypto::pkcs1(&key, "234567")).await;
     right.refused(429, "transactionId", "otp-locked");
-    ts.stop().await;
 }
 
 #[tokio::test]
@@ -261,24 +219,15 @@ async fn an_otp_must_be_encrypted_with_the_phr_key_and_pkcs1() {
     let ts = TestSandbox::start().await;
     let key = phr_key(&ts).await;
     let abha_key = ts.abha_key().await;
-    let init = call(
-        &ts,
-        "registration/hid/init/transaction",
-        json!({"authMethod": "MOBILE_OTP", "healhtIdNumber": RAVI}),
-    )
-    .await;
-    let txn = init.ok()["transactionId"].as_str().unwrap().to_string();
-    let confirm = |value: String| {
-        call(&ts, "registration/hid/confirm/credential", json!({"transactionId": txn, "value": value}))
-    };
-    confirm("234567".into()).await.refused(400, "value", "not-encrypted");
-    confirm("%%%not-base64%%%".into()).await.refused(400, "value", "not-base64");
-    confirm(enc::oaep_sha1(&key, "234567")).await.refused(400, "value", "decrypt-failed");
-    confirm(enc::pkcs1(&abha_key, "234567")).await.refused(400, "value", "decrypt-failed");
-    confirm(enc::pkcs1(&key, "23456")).await.refused(400, "value", "otp-format");
+    let txn = started(&ts, RAVI).await;
+    let send = |value: String| confirm(&ts, &txn, value);
+    send("234567".into()).await.refused(400, "value", "not-encrypted");
+    send("%%%not-base64%%%".into()).await.refused(400, "value", "not-base64");
+    send(crypto::oaep_sha1(&key, "234567")).await.refused(400, "value", "decrypt-failed");
+    send(crypto::pkcs1(&abha_key, "234567")).await.refused(400, "value", "decrypt-failed");
+    send(crypto::pkcs1(&key, "23456")).await.refused(400, "value", "otp-format");
     // None of these counted as a wrong OTP: the right one still works.
-    confirm(enc::pkcs1(&key, "234567")).await.ok();
-    ts.stop().await;
+    send(crypto::pkcs1(&key, "234567")).await.ok();
 }
 
 #[rstest]
@@ -299,27 +248,14 @@ async fn the_abha_number_field_is_checked(
     let mut init = body;
     init["authMethod"] = json!("MOBILE_OTP");
     call(&ts, "registration/hid/init/transaction", init).await.refused(status, field, rule);
-    ts.stop().await;
 }
 
 #[tokio::test]
 async fn steps_out_of_order_and_bad_input_are_refused() {
     let ts = TestSandbox::start().await;
     let key = phr_key(&ts).await;
-    let init = call(
-        &ts,
-        "registration/hid/init/transaction",
-        json!({"authMethod": "PASSWORD", "healhtIdNumber": RAVI}),
-    )
-    .await;
-    init.refused(400, "authMethod", "auth-method");
-    let init = call(
-        &ts,
-        "registration/hid/init/transaction",
-        json!({"authMethod": "MOBILE_OTP", "healhtIdNumber": RAVI}),
-    )
-    .await;
-    let txn = init.ok()["transactionId"].as_str().unwrap().to_string();
+    init(&ts, "PASSWORD", RAVI).await.refused(400, "authMethod", "auth-method");
+    let txn = started(&ts, RAVI).await;
     call(&ts, "registration/phr/suggestion", json!({"transactionId": txn})).await.refused(
         422,
         "transactionId",
@@ -352,5 +288,4 @@ async fn steps_out_of_order_and_bad_input_are_refused() {
     let (txn, _) = verified(&ts, &key, RAVI).await;
     let body = json!({"transactionId": txn, "phrAddress": "ravi.singh", "alreadyExistedPHR": "no"});
     call(&ts, "registration/hid/create-phr-address", body).await.refused(400, "alreadyExistedPHR", "type");
-    ts.stop().await;
 }

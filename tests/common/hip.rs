@@ -21,9 +21,13 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// One request the HIP received.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    /// The request path.
     pub path: String,
+    /// The X-HIP-ID header.
     pub hip_id: Option<String>,
+    /// The X-HIU-ID header.
     pub hiu_id: Option<String>,
+    /// The Authorization header.
     pub authorization: Option<String>,
     /// The JSON body; a body that is not JSON is kept as a string.
     pub body: Value,
@@ -54,6 +58,7 @@ struct Shared {
     answer: Arc<Mutex<Answer>>,
 }
 
+/// A test HIP, listening until dropped.
 pub struct Hip {
     /// `http://127.0.0.1:PORT`, the base URL to register as a bridge.
     pub url: String,
@@ -177,10 +182,17 @@ impl Hip {
     pub async fn wait_for_reply(&self, suffix: &str, request_id: &str) -> Recorded {
         self.wait_for_where(suffix, WAIT, |r| r.body["resp"]["requestId"] == json!(request_id)).await
     }
+}
 
-    /// Stops the server.
-    pub async fn stop(self) {
-        self.handle.stop(false).await;
+/// Stops the server when dropped, so that a failing assertion cannot leave it running: the stop
+/// is spawned on the runtime at hand; when the runtime ends first (as under `#[tokio::test]`), the
+/// server's task is dropped with it and actix-server stops its workers then.
+impl Drop for Hip {
+    fn drop(&mut self) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let handle = self.handle.clone();
+            runtime.spawn(async move { handle.stop(false).await });
+        }
     }
 }
 
@@ -214,13 +226,6 @@ pub fn verify_jwt(recorded: &Recorded, jwks: &Value) -> Value {
 /// The sandbox's JWKS.
 pub async fn jwks(sb: &TestSandbox) -> Value {
     sb.get("/gateway/v0.5/certs").await.ok().clone()
-}
-
-/// A session token for a client (`POST /gateway/v0.5/sessions`).
-pub async fn session_token(sb: &TestSandbox, client_id: &str, secret: &str) -> String {
-    let reply =
-        sb.post("/gateway/v0.5/sessions", json!({"clientId": client_id, "clientSecret": secret})).await;
-    reply.ok()["accessToken"].as_str().expect("accessToken").to_string()
 }
 
 /// Registers `url` as the bridge (callback base URL) of the client the token was issued to.

@@ -1,89 +1,77 @@
-//! Shared test helpers: a sandbox on a free port and a small HTTP client for it.
+//! The test harness every test binary shares: a sandbox on a free port that stops when dropped,
+//! a small HTTP client for it, and the replies it gives.
+//!
+//! By concern: [`hpr`] walks HPR ID registration, [`abha`] is an ABHA v3 and a Carestack ABHA
+//! client, [`crypto`] encrypts as ABDM clients do, [`hip`] is a HIP the gateway calls back, and
+//! [`binary`] serves the sandbox from its own binary.
 #![allow(dead_code)]
+
+pub mod abha;
+pub mod binary;
+pub mod crypto;
+pub mod hip;
+pub mod hpr;
 
 use abdm_server::{Config, Sandbox};
 use serde_json::{json, Value};
 
+/// The Carestack API key the default fixtures list.
 pub const API_KEY: &str = "sandbox-api-key";
 
-/// The two path sets the HPR flow is served under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Paths {
-    Abdm,
-    Carestack,
+/// The three headers every `/carestack` route needs, as the Carestack SDK sends them.
+pub const CARESTACK_HEADERS: [(&str, &str); 3] =
+    [("Authorization", "Bearer sandbox-api-key"), ("x-hprid-auth", "test"), ("facilityid", "IN2910000001")];
+
+/// The first fixture facility's gateway client, whose session the test client uses by default.
+pub const CLIENT_ID: &str = "SBX_000001";
+/// The secret of [`CLIENT_ID`].
+pub const CLIENT_SECRET: &str = "sandbox-secret-0001";
+
+/// A sandbox for one test, with a client for it.
+///
+/// It stops when dropped, so a failing assertion cannot leave it running, and no test needs to
+/// stop it by hand. The in-process server is taken out and, when a tokio runtime is at hand, its
+/// graceful `stop()` is spawned there (a sandbox dropped mid-test stops at the next await); with
+/// no runtime at hand it is simply dropped. At the end of a `#[tokio::test]` the runtime usually
+/// ends before that task runs: ending the runtime drops the server's task, and actix-server stops
+/// its acceptor and workers when its server is dropped, so the port is released either way. This
+/// does not rely on any `Drop` of the server's own. A sandbox served by the binary
+/// ([`binary::ServedBinary`]) is killed when dropped.
+pub struct TestSandbox {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The client every request goes through.
+    pub http: reqwest::Client,
+    server: Server,
 }
 
-/// The eight HPR steps.
-#[derive(Debug, Clone, Copy)]
-pub enum HprStep {
-    GenerateOtp,
-    VerifyOtp,
-    CheckAccount,
-    DemographicAuth,
-    GenerateMobileOtp,
-    VerifyMobileOtp,
-    Suggestion,
-    Create,
+/// What serves a [`TestSandbox`].
+enum Server {
+    InProcess(Option<Sandbox>),
+    Binary(binary::ServedBinary),
 }
 
-impl HprStep {
-    pub const ALL: [HprStep; 8] = [
-        HprStep::GenerateOtp,
-        HprStep::VerifyOtp,
-        HprStep::CheckAccount,
-        HprStep::DemographicAuth,
-        HprStep::GenerateMobileOtp,
-        HprStep::VerifyMobileOtp,
-        HprStep::Suggestion,
-        HprStep::Create,
-    ];
-
-    pub fn path(self, paths: Paths) -> &'static str {
-        match (paths, self) {
-            (Paths::Abdm, HprStep::GenerateOtp) => "/hpr/api/v1/registration/aadhaar/generateOtp",
-            (Paths::Abdm, HprStep::VerifyOtp) => "/hpr/api/v1/registration/aadhaar/verifyOTP",
-            (Paths::Abdm, HprStep::CheckAccount) => "/hpr/api/v2/registration/aadhaar/checkHpIdAccountExist",
-            (Paths::Abdm, HprStep::DemographicAuth) => {
-                "/hpr/api/v2/registration/aadhaar/demographicAuthViaMobile"
+impl Drop for TestSandbox {
+    fn drop(&mut self) {
+        if let Server::InProcess(sandbox) = &mut self.server {
+            if let (Some(sandbox), Ok(runtime)) = (sandbox.take(), tokio::runtime::Handle::try_current()) {
+                runtime.spawn(sandbox.stop());
             }
-            (Paths::Abdm, HprStep::GenerateMobileOtp) => "/hpr/api/v1/registration/aadhaar/generateMobileOTP",
-            (Paths::Abdm, HprStep::VerifyMobileOtp) => "/hpr/api/v1/registration/aadhaar/verifyMobileOTP",
-            (Paths::Abdm, HprStep::Suggestion) => "/hpr/api/v1/registration/aadhaar/hpid/suggestion",
-            (Paths::Abdm, HprStep::Create) => "/hpr/api/v1/registration/aadhaar/createHprIdWithPreVerified",
-            (Paths::Carestack, HprStep::GenerateOtp) => "/carestack/aadhaar/generateOtp",
-            (Paths::Carestack, HprStep::VerifyOtp) => "/carestack/aadhaar/verifyOtp",
-            (Paths::Carestack, HprStep::CheckAccount) => "/carestack/check/account-exist",
-            (Paths::Carestack, HprStep::DemographicAuth) => "/carestack/demographic-auth/mobile",
-            (Paths::Carestack, HprStep::GenerateMobileOtp) => "/carestack/generate/mobileOtp",
-            (Paths::Carestack, HprStep::VerifyMobileOtp) => "/carestack/verify/mobileOtp",
-            (Paths::Carestack, HprStep::Suggestion) => "/carestack/hpId/suggestion",
-            (Paths::Carestack, HprStep::Create) => "/carestack/hprId/create",
         }
     }
-}
-
-/// The fixture professionals.
-pub const EXISTING: &str = "567890123458"; // has an HPR account
-pub const SAME_MOBILE: &str = "678901234560"; // new; gives the Aadhaar-linked mobile
-pub const SAME_MOBILE_NUMBER: &str = "9700000002";
-pub const OTHER_MOBILE: &str = "789012345674"; // new; gives another mobile
-pub const OTHER_MOBILE_NUMBER: &str = "9811122334";
-pub const PASSWORD: &str = "Sandbox@2024";
-
-pub struct TestSandbox {
-    pub sandbox: Option<Sandbox>,
-    pub url: String,
-    pub http: reqwest::Client,
 }
 
 /// A response: status and JSON body (`Null` when the body is not JSON).
 #[derive(Debug, Clone)]
 pub struct Reply {
+    /// The HTTP status.
     pub status: u16,
+    /// The body as JSON, `Null` when it is not JSON.
     pub body: Value,
 }
 
 impl Reply {
+    /// Asserts a 200 and returns the body.
     pub fn ok(&self) -> &Value {
         assert_eq!(self.status, 200, "expected 200, got {} {}", self.status, self.body);
         &self.body
@@ -104,23 +92,42 @@ impl Reply {
         &self.body
     }
 
+    /// Asserts an error reply's status and rule, for refusals whose field name is not the point.
+    pub fn refused_by(&self, status: u16, rule: &str) {
+        assert_eq!(self.status, status, "expected {status} ({rule}), got {} {}", self.status, self.body);
+        assert_eq!(self.body["rule"], json!(rule), "rule in {}", self.body);
+    }
+
+    /// The body's `txnId`.
     pub fn txn(&self) -> String {
         self.body["txnId"].as_str().unwrap_or_else(|| panic!("no txnId in {}", self.body)).to_string()
     }
 }
 
 impl TestSandbox {
+    /// A sandbox with the default configuration on 127.0.0.1, on a free port.
     pub async fn start() -> TestSandbox {
-        let sandbox = Sandbox::start(Config::default()).await.expect("sandbox starts");
-        TestSandbox { url: sandbox.url(), sandbox: Some(sandbox), http: reqwest::Client::new() }
+        TestSandbox::start_with(Config::default()).await
     }
 
-    pub async fn stop(mut self) {
-        if let Some(s) = self.sandbox.take() {
-            s.stop().await;
+    /// A sandbox started from a custom configuration.
+    pub async fn start_with(config: Config) -> TestSandbox {
+        let sandbox = Sandbox::start(config).await.expect("sandbox starts");
+        TestSandbox {
+            url: sandbox.url(),
+            http: reqwest::Client::new(),
+            server: Server::InProcess(Some(sandbox)),
         }
     }
 
+    /// The sandbox binary serving `fixtures` (a fixtures file as `serve --fixtures` reads it).
+    pub fn serve_binary(fixtures: &Value) -> TestSandbox {
+        let served = binary::ServedBinary::start(fixtures);
+        TestSandbox { url: served.url.clone(), http: reqwest::Client::new(), server: Server::Binary(served) }
+    }
+
+    /// Sends a request with exactly `headers`, plus the gateway session on ABDM's HPR paths when
+    /// `headers` has no Authorization of its own.
     pub async fn send(
         &self,
         method: reqwest::Method,
@@ -128,141 +135,128 @@ impl TestSandbox {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let mut req = self.http.request(method, format!("{}{path}", self.url));
-        req = Box::pin(self.with_session(req, path, headers)).await;
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
+        let mut req =
+            self.prepare(self.http.request(method, format!("{}{path}", self.url)), path, headers).await;
         if let Some(b) = body {
             req = req.json(b);
         }
-        let res = req.send().await.expect("request is answered");
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap_or_default();
-        Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+        read(req).await
     }
 
+    /// `GET path`.
     pub async fn get(&self, path: &str) -> Reply {
         self.send(reqwest::Method::GET, path, None, &[]).await
     }
 
+    /// `POST path` with a JSON body.
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         self.send(reqwest::Method::POST, path, Some(&body), &[]).await
     }
 
     /// Sends raw bytes (for malformed-input tests).
     pub async fn post_raw(&self, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Reply {
-        let mut req = self.http.post(format!("{}{path}", self.url)).body(body);
-        req = self.with_session(req, path, headers).await;
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let res = req.send().await.expect("request is answered");
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap_or_default();
-        Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+        let req = self.prepare(self.http.post(format!("{}{path}", self.url)), path, headers).await;
+        read(req.body(body)).await
     }
 
-    /// Calls an HPR step on the given path set, with Carestack's headers or the gateway session
-    /// token that path set needs.
-    pub async fn hpr(&self, paths: Paths, step: HprStep, body: Value) -> Reply {
-        let auth = match paths {
-            Paths::Abdm => format!("Bearer {}", self.session().await),
-            Paths::Carestack => format!("Bearer {API_KEY}"),
-        };
-        let headers: Vec<(&str, &str)> = match paths {
-            Paths::Abdm => vec![("Authorization", &auth)],
-            Paths::Carestack => {
-                vec![("Authorization", &auth), ("x-hprid-auth", "test"), ("facilityid", "IN2910000001")]
-            }
-        };
-        self.send(reqwest::Method::POST, step.path(paths), Some(&body), &headers).await
-    }
-
-    /// The newest OTP the outbox holds for a transaction.
-    pub async fn otp(&self, txn: &str) -> String {
-        let out = self.get(&format!("/_sandbox/outbox?txnId={txn}")).await;
-        let list = out.ok().as_array().expect("outbox is an array").clone();
-        list.last()
-            .and_then(|m| m["otp"].as_str())
-            .unwrap_or_else(|| panic!("no OTP sent for {txn}"))
-            .to_string()
-    }
-
-    pub async fn advance(&self, seconds: u64) {
-        self.post("/_sandbox/clock/advance", json!({"seconds": seconds})).await.ok();
-    }
-}
-
-/// Client-side encryption, as ABDM clients do it: RSA with the service's public key (base64 DER
-/// SubjectPublicKeyInfo), base64 of the ciphertext.
-pub mod enc {
-    use base64::engine::general_purpose::STANDARD as B64;
-    use base64::Engine;
-    use rsa::pkcs8::DecodePublicKey;
-    use rsa::{Oaep, Pkcs1v15Encrypt, RsaPublicKey};
-
-    fn key(spki_b64: &str) -> RsaPublicKey {
-        let der = B64.decode(spki_b64.trim()).expect("the public key is base64");
-        RsaPublicKey::from_public_key_der(&der).expect("the public key is SPKI DER")
-    }
-
-    /// RSA-OAEP with SHA-1 and MGF1-SHA-1 (ABHA v3, Carestack ABHA).
-    pub fn oaep_sha1(spki_b64: &str, text: &str) -> String {
-        let c = key(spki_b64).encrypt(&mut rand::thread_rng(), Oaep::new::<sha1::Sha1>(), text.as_bytes());
-        B64.encode(c.expect("encrypts"))
-    }
-
-    /// RSA PKCS#1 v1.5 (PHR v1).
-    pub fn pkcs1(spki_b64: &str, text: &str) -> String {
-        let c = key(spki_b64).encrypt(&mut rand::thread_rng(), Pkcs1v15Encrypt, text.as_bytes());
-        B64.encode(c.expect("encrypts"))
-    }
-}
-
-impl TestSandbox {
-    /// ABHA v3's public key, from its certificate endpoint.
-    pub async fn abha_key(&self) -> String {
-        let cert = self.get("/abha/api/v3/profile/public/certificate").await;
-        assert_eq!(cert.ok()["encryptionAlgorithm"], "RSA/ECB/OAEPWithSHA-1AndMGF1Padding");
-        cert.body["publicKey"].as_str().expect("publicKey").to_string()
-    }
-
-    /// ABDM's HPR paths need the gateway session token: the test client always has one, unless
-    /// a test sets its own Authorization header.
-    async fn with_session(
+    /// Adds the headers; they come before the body, so that a Content-Type of a test's own
+    /// stands.
+    async fn prepare(
         &self,
-        req: reqwest::RequestBuilder,
+        mut req: reqwest::RequestBuilder,
         path: &str,
         headers: &[(&str, &str)],
     ) -> reqwest::RequestBuilder {
+        // ABDM's HPR paths need the gateway session token: the test client always has one,
+        // unless a test sets its own Authorization header.
         let own = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
         if path.starts_with("/hpr/api/") && !own {
-            req.header("Authorization", format!("Bearer {}", self.session().await))
-        } else {
-            req
+            req = req.header("Authorization", format!("Bearer {}", Box::pin(self.session()).await));
         }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req
     }
 
-    /// A gateway session token for the first fixture facility, valid at the sandbox's time.
+    /// A gateway session token for [`CLIENT_ID`], valid at the sandbox's time.
     pub async fn session(&self) -> String {
-        let body = json!({"clientId": "SBX_000001", "clientSecret": "sandbox-secret-0001"});
+        self.session_for(CLIENT_ID, CLIENT_SECRET).await
+    }
+
+    /// A session token for a gateway client (`POST /gateway/v0.5/sessions`).
+    pub async fn session_for(&self, client_id: &str, secret: &str) -> String {
+        let body = json!({"clientId": client_id, "clientSecret": secret});
         let reply = self.post("/gateway/v0.5/sessions", body).await;
         reply.ok()["accessToken"].as_str().expect("accessToken").to_string()
     }
 
-    /// The headers every ABHA v3 call carries (TIMESTAMP in real time).
-    pub async fn abha_headers(&self) -> Vec<(String, String)> {
-        vec![
-            ("Authorization".into(), format!("Bearer {}", self.session().await)),
-            ("REQUEST-ID".into(), uuid::Uuid::new_v4().to_string()),
-            ("TIMESTAMP".into(), chrono_now()),
-        ]
+    /// The outbox (`GET /_sandbox/outbox`), oldest first; only one transaction's with `txn`.
+    pub async fn outbox(&self, txn: Option<&str>) -> Vec<Value> {
+        let query = txn.map(|t| format!("?txnId={t}")).unwrap_or_default();
+        let reply = self.get(&format!("/_sandbox/outbox{query}")).await;
+        reply.ok().as_array().expect("outbox is an array").clone()
     }
+
+    /// The newest message the outbox holds for a transaction.
+    pub async fn last_sent(&self, txn: &str) -> Value {
+        let sent = self.outbox(Some(txn)).await;
+        sent.last().unwrap_or_else(|| panic!("nothing sent for {txn}")).clone()
+    }
+
+    /// The newest OTP the outbox holds for a transaction.
+    pub async fn otp(&self, txn: &str) -> String {
+        let last = self.last_sent(txn).await;
+        last["otp"].as_str().unwrap_or_else(|| panic!("no OTP sent for {txn}")).to_string()
+    }
+
+    /// The journal (`GET /_sandbox/journal` with `query`, e.g. `?since=3`), oldest first.
+    pub async fn journal(&self, query: &str) -> Vec<Value> {
+        let reply = self.get(&format!("/_sandbox/journal{query}")).await;
+        reply.ok().as_array().expect("journal is an array").clone()
+    }
+
+    /// The transactions alive, as `GET /_sandbox/health` counts them.
+    pub async fn live_transactions(&self) -> u64 {
+        let health = self.get("/_sandbox/health").await;
+        health.ok()["liveTransactions"].as_u64().expect("liveTransactions is a count")
+    }
+
+    /// Moves the sandbox's virtual clock on.
+    pub async fn advance(&self, seconds: u64) {
+        self.post("/_sandbox/clock/advance", json!({"seconds": seconds})).await.ok();
+    }
+
+    /// The sandbox's current (virtual) time.
+    pub async fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let clock = self.get("/_sandbox/clock").await;
+        let now = clock.ok()["now"].as_str().expect("clock.now").to_string();
+        chrono::DateTime::parse_from_rfc3339(&now).expect("clock.now is ISO-8601").to_utc()
+    }
+}
+
+/// Sends a request and reads the reply.
+async fn read(req: reqwest::RequestBuilder) -> Reply {
+    let res = req.send().await.expect("request is answered");
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap_or_default();
+    Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+}
+
+/// `body` with every field of the object `patch` set over it.
+pub fn patched(mut body: Value, patch: &Value) -> Value {
+    for (k, v) in patch.as_object().expect("a patch is a JSON object") {
+        body[k] = v.clone();
+    }
+    body
 }
 
 /// Real time in ABDM's TIMESTAMP form.
 pub fn chrono_now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    stamp(chrono::Utc::now())
 }
-pub mod hip;
+
+/// A time in ABDM's TIMESTAMP form: RFC 3339, UTC, milliseconds.
+pub fn stamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
