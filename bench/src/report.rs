@@ -354,7 +354,7 @@ pub fn section(r: &Value) -> String {
     );
     out += &format!(
         "| RSS after they expire (`clock/advance` {} s sweeps them), 2 s later, after each of {} cycles | {} | | | |\n",
-        super::suite::EXPIRE_ALL_SECONDS,
+        crate::txns::EXPIRE_ALL_SECONDS,
         mem["cycles"].as_array().map_or(0, Vec::len),
         mem["cycles"]
             .as_array()

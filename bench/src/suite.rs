@@ -102,10 +102,6 @@ const SMOKE: Plan = Plan {
     wait_budget_seconds: 0,
 };
 
-/// Virtual seconds after which every transaction started now is gone: 30 min lifetime, 10 min
-/// sweep grace, one minute of margin.
-pub const EXPIRE_ALL_SECONDS: u64 = 2_460;
-
 pub fn run(args: Args) -> Result<(), String> {
     let plan = if args.smoke { SMOKE } else { FULL };
     if args.smoke {
@@ -328,7 +324,7 @@ pub fn run(args: Args) -> Result<(), String> {
         format!("--concurrency={}", plan.txns_concurrency),
     ])?;
     check_driver("transactions warm-up", &warm, "failed", &mut problems);
-    advance(srv.addr, EXPIRE_ALL_SECONDS)?;
+    advance(srv.addr, crate::txns::EXPIRE_ALL_SECONDS)?;
     let rss_baseline = srv.rss_kb();
     // Cycles of: start `txns` transactions, read RSS, expire them all, read RSS. Memory is
     // returned when each expiry gives back most of what the transactions took and a cycle adds
@@ -347,7 +343,7 @@ pub fn run(args: Args) -> Result<(), String> {
         check_driver("transactions", &made, "failed", &mut problems);
         let live = json_of(&http(srv.addr, "GET", "/_sandbox/health", None)?.1)["liveTransactions"].clone();
         let rss_live = srv.rss_kb();
-        advance(srv.addr, EXPIRE_ALL_SECONDS)?;
+        advance(srv.addr, crate::txns::EXPIRE_ALL_SECONDS)?;
         let after = json_of(&http(srv.addr, "GET", "/_sandbox/health", None)?.1)["liveTransactions"].clone();
         let rss_expired = srv.rss_kb();
         std::thread::sleep(Duration::from_secs(if args.smoke { 0 } else { 2 }));

@@ -10,6 +10,10 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::client::{self, Conn};
+
+/// Virtual seconds after which every transaction started now is gone: 30 min lifetime, 10 min
+/// sweep grace, one minute of margin.
+pub const EXPIRE_ALL_SECONDS: u64 = 2_460;
 use crate::session;
 
 #[derive(clap::Args)]

@@ -11,17 +11,17 @@ use serde_json::json;
 
 use serde::Deserialize;
 
-use crate::abha::{self, AbhaState, Contact};
+use crate::abha::enrol::{self as abha, AbhaState, Contact};
 use crate::body::{parse_uuid, JsonBody};
 use crate::checks;
 use crate::crypto::{Padding, ABHA_KEY};
 use crate::error::{ApiError, ApiResult, Checked};
 use crate::shared::Shared;
 
-/// The Carestack routes under `/carestack`: HPR from [`crate::hpr::ROUTES`], then ABHA.
+/// The Carestack routes under `/carestack`: HPR from [`crate::hpr::routes::ROUTES`], then ABHA.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let mut scope = web::scope("/carestack").wrap(from_fn(authorize));
-    for (_, path, handler) in crate::hpr::ROUTES {
+    for (_, path, handler) in crate::hpr::routes::ROUTES {
         scope = scope.route(path, handler.route());
     }
     const ABHA: &str = "/patient/registration/abha";

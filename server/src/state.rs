@@ -4,11 +4,11 @@
 
 use actix_web::web::{self, Data};
 
-use crate::abha::AbhaState;
+use crate::abha::enrol::AbhaState;
 use crate::callbacks::Callback;
 use crate::fixtures::Fixtures;
 use crate::gateway::{sessions, Gateway};
-use crate::hpr::HprState;
+use crate::hpr::txn::HprState;
 use crate::phr::PhrState;
 use crate::shared::Shared;
 
