@@ -145,10 +145,11 @@ pub async fn check(mut args: CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let color = !args.no_color
-        && std::env::var_os("NO_COLOR").is_none()
-        && std::io::IsTerminal::is_terminal(&std::io::stdout());
-    print!("{}", report::terminal(&report, color));
+    // Colour only on a terminal, and never with --no-color or NO_COLOR set.
+    if let Err(e) = report::write_terminal(&report, std::io::stdout(), !args.no_color) {
+        eprintln!("abdm-sandbox: writing the report: {e}");
+        return ExitCode::from(2);
+    }
     for (path, text) in [
         (&args.json, report::json(&report)),
         (&args.junit, report::junit(&report)),

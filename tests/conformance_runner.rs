@@ -4,6 +4,7 @@
 
 use std::process::Command;
 
+use abdm_conformance::report;
 use abdm_conformance::run::{run_against_gateway, Outcome, RunReport, Target};
 use abdm_conformance::scenario::{load_dir, parse_text};
 use abdm_server::{Config, Sandbox};
@@ -38,6 +39,7 @@ async fn every_scenario_passes_against_the_embedded_fake() {
 async fn wrong_peer() -> (String, actix_web::dev::ServerHandle) {
     async fn answer(req: HttpRequest) -> HttpResponse {
         match req.path() {
+            "/hostile" => HttpResponse::Ok().json(json!({"status": "<script>alert(1)</script>"})),
             "/ok" => {
                 HttpResponse::Ok().json(json!({"txnId": "6b0f4a3e-8f1c-4c55-9d1e-2a7b3c4d5e6f", "n": 1}))
             }
@@ -275,5 +277,175 @@ async fn a_failing_run_exits_one() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("FAIL   S.No 1"), "{stdout}");
     assert!(stdout.contains("w.yaml:") && stdout.contains("a mandatory step did not pass"), "{stdout}");
+    handle.stop(false).await;
+}
+
+/// The target for the wrong peer at `url`.
+fn peer_target(url: &str) -> Target {
+    Target {
+        base: url.to_string(),
+        sandbox: false,
+        values: json!({}),
+        fixture: json!({}),
+        name: url.to_string(),
+        mode: abdm_conformance::run::Mode::Gateway,
+        hip_url: None,
+    }
+}
+
+/// The 1-based line of the first line of `text` containing `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_steps_reports_carry_kind_expected_actual_and_place() {
+    let (url, handle) = wrong_peer().await;
+    let scenario = parse_text("wrong.yaml", WRONG).expect("the test scenario loads");
+    let report = run_against_gateway(&[scenario], &peer_target(&url)).await.unwrap();
+    handle.stop(false).await;
+    let equals_line = line_of(WRONG, "{id: equals,");
+
+    // JSON: each failure as fields, the human-readable reason beside them.
+    let json: Value = serde_json::from_str(&report::json(&report)).unwrap();
+    let steps = json["scenarios"][0]["steps"].as_array().unwrap();
+    let step = |id: &str| steps.iter().find(|s| s["id"] == id).unwrap().clone();
+    let equals = step("equals");
+    assert_eq!(equals["reason"], "$.status: expected \"SUCCESS\", got \"ERROR\"");
+    let f = &equals["failures"][0];
+    assert_eq!(
+        (&f["kind"], &f["expected"], &f["actual"], &f["file"], &f["line"]),
+        (
+            &json!("equals"),
+            &json!("\"SUCCESS\""),
+            &json!("\"ERROR\""),
+            &json!("wrong.yaml"),
+            &json!(equals_line)
+        )
+    );
+    // The assertion stands on the step's second line.
+    assert_eq!(f["expectationLine"], equals_line + 1);
+    let kinds: Vec<(String, Value)> = steps
+        .iter()
+        .filter(|s| s["outcome"] == "fail")
+        .map(|s| (s["id"].as_str().unwrap().to_string(), s["failures"][0]["kind"].clone()))
+        .collect();
+    let want = [
+        ("status", "status"),
+        ("equals", "equals"),
+        ("matches", "matches"),
+        ("present", "present"),
+        ("absent", "absent"),
+        ("type", "type"),
+        ("one-of", "one_of"),
+        ("contains", "contains"),
+        ("header", "header"),
+        ("capture", "capture"),
+        ("inbound", "inbound_missing"),
+        ("optional", "status"),
+    ];
+    assert_eq!(kinds, want.iter().map(|(id, k)| (id.to_string(), json!(k))).collect::<Vec<_>>());
+    assert_eq!(step("status")["failures"][0]["actual"], "201");
+
+    // JUnit: the kind as the failure's type, the reason as its message, the place and both sides
+    // in its text.
+    let xml = report::junit(&report);
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let case = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testcase") && n.attribute("classname") == Some("wrong-peer.equals"))
+        .unwrap();
+    let failure = case.children().find(|n| n.has_tag_name("failure")).unwrap();
+    assert_eq!(failure.attribute("type"), Some("equals"));
+    assert_eq!(failure.attribute("message"), Some("$.status: expected \"SUCCESS\", got \"ERROR\""));
+    let text = failure.text().unwrap_or_default();
+    assert!(text.contains(&format!("wrong.yaml:{}: [equals]", equals_line + 1)), "{text}");
+    assert!(text.contains("expected: \"SUCCESS\"") && text.contains("actual: \"ERROR\""), "{text}");
+
+    // HTML: a row per failure with the kind, both sides and the step's file:line.
+    let html = report::html(&report);
+    let row = html
+        .split("<tr class=\"failure\">")
+        .filter_map(|r| r.split("</tr>").next())
+        .find(|r| r.contains("<span class=\"kind\">equals</span>"))
+        .unwrap();
+    assert!(row.contains("<span class=\"kind\">equals</span>"), "{row}");
+    assert!(row.contains("&quot;ERROR&quot;"), "{row}");
+    assert!(row.contains(&format!("wrong.yaml:{equals_line}")), "{row}");
+    assert!(html.contains("inbound_missing"));
+
+    // The terminal: one line per failure with the expectation's place.
+    let text = report::terminal(&report, false);
+    assert!(text.contains(&format!("wrong.yaml:{}: $.status: expected", equals_line + 1)), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_html_report_escapes_what_a_peer_sends() {
+    let (url, handle) = wrong_peer().await;
+    let hostile = r#"
+id: hostile
+title: A peer answering markup <b>here</b>
+steps:
+  - {id: markup, title: "<img src=x onerror=alert(1)>", row: {sno: "1", requirement: Mandatory}, from: client,
+     request: {path: /hostile}, expect: {body: [{path: $.status, equals: SUCCESS}]}}
+"#;
+    let scenario = parse_text("hostile.yaml", hostile).unwrap();
+    let mut target = peer_target(&url);
+    target.name = "<script>alert('target')</script>".into();
+    let report = run_against_gateway(&[scenario], &target).await.unwrap();
+    handle.stop(false).await;
+    assert_eq!(report.scenarios[0].steps[0].outcome, Outcome::Fail);
+    let html = report::html(&report);
+    assert!(!html.contains("<script>") && !html.contains("<img") && !html.contains("<b>"), "{html}");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "{html}");
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
+    // The page's own markup is still there.
+    assert!(html.contains("<th>S.No</th>") && html.contains("A mandatory step did not pass"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn colours_only_reach_a_terminal_that_wants_them() {
+    let (url, handle) = wrong_peer().await;
+    let scenario = parse_text("wrong.yaml", WRONG).unwrap();
+    let report = run_against_gateway(&[scenario], &peer_target(&url)).await.unwrap();
+    // Styled on demand; plain when off, and plain into anything that is not a terminal.
+    assert!(report::terminal(&report, true).contains('\x1b'));
+    assert!(!report::terminal(&report, false).contains('\x1b'));
+    let mut buffer = Vec::new();
+    report::write_terminal(&report, &mut buffer, true).unwrap();
+    let written = String::from_utf8(buffer).unwrap();
+    assert!(!written.contains('\x1b') && written.contains("FAIL   S.No 1"), "{written}");
+
+    // The CLI: colour only when forced (CLICOLOR_FORCE), never with NO_COLOR or --no-color.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("w.yaml"), WRONG).unwrap();
+    // The environment, --no-color, and whether colours are expected.
+    type Case = (&'static [(&'static str, &'static str)], bool, bool);
+    let cases: [Case; 4] = [
+        (&[], false, false),
+        (&[("CLICOLOR_FORCE", "1")], false, true),
+        (&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")], false, false),
+        (&[("CLICOLOR_FORCE", "1")], true, false),
+    ];
+    for (env, no_color, coloured) in cases {
+        let (url, dir_path) = (url.clone(), dir.path().to_path_buf());
+        let out = tokio::task::spawn_blocking(move || {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_abdm-sandbox"));
+            cmd.args(["check", "--gateway", &url, "--scenarios"]).arg(&dir_path);
+            if no_color {
+                cmd.arg("--no-color");
+            }
+            for var in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE"] {
+                cmd.env_remove(var);
+            }
+            cmd.envs(env.iter().copied()).output().unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        assert_eq!(stdout.contains('\x1b'), coloured, "{env:?} --no-color={no_color}: {stdout}");
+        assert!(stdout.contains("FAIL") && stdout.contains("a mandatory step did not pass"), "{stdout}");
+    }
     handle.stop(false).await;
 }

@@ -7,7 +7,7 @@ use rsa::pkcs8::DecodePublicKey;
 use rsa::{Oaep, Pkcs1v15Encrypt, RsaPublicKey};
 
 /// `oaep`: RSA-OAEP SHA-1/MGF1-SHA-1 (ABHA v3); otherwise PKCS#1 v1.5 (PHR v1).
-pub fn encrypt(key: &str, text: &str, oaep: bool) -> Result<String, String> {
+pub(crate) fn encrypt(key: &str, text: &str, oaep: bool) -> Result<String, String> {
     let key = key.trim();
     let public = if key.starts_with("-----BEGIN") {
         RsaPublicKey::from_public_key_pem(key).map_err(|e| format!("public key PEM: {e}"))?

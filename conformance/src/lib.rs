@@ -12,11 +12,19 @@
 //! let sandbox = abdm_server::Sandbox::start(abdm_server::Config::default()).await?;
 //! let target = abdm_conformance::embedded_target(&sandbox);
 //! let report = abdm_conformance::run::run_against_gateway(&scenarios, &target).await?;
-//! println!("{}", abdm_conformance::report::terminal(&report, false));
+//! // Coloured on a terminal; plain in a pipe, a file or with NO_COLOR set.
+//! abdm_conformance::report::write_terminal(&report, std::io::stdout(), true)?;
 //! # Ok(()) }
 //! ```
+//!
+//! A step that fails carries each failed expectation as a [`run::Failure`]: its kind (status,
+//! equals, capture, inbound_missing, ...), what was expected, what arrived, and the scenario file
+//! with the lines of the step and of the expectation. The JSON, JUnit and HTML reports carry
+//! those fields; the terminal prints one `file:line: message` per failure.
 
-pub mod crypto;
+#![warn(missing_docs)]
+
+mod crypto;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -6,36 +6,48 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use serde_json::Value;
+use serde_json::{json, Value};
 
+use super::exchange::{excerpt, json_or_text, rendered_path, Exchange, Halt};
+use super::failure::{Failure, FailureKind};
+use crate::scenario::template::Vars;
+use crate::scenario::Request;
+
+/// A message that arrived.
 #[derive(Debug, Clone)]
-pub struct Message {
-    pub method: String,
-    pub path: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Value,
-    pub taken: bool,
+struct Message {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Value,
+    /// A step has taken it already.
+    taken: bool,
 }
 
+/// The messages that arrived, shared with the server's handler.
 #[derive(Clone, Default)]
-pub struct Inbox {
+pub(crate) struct Inbox {
     messages: Arc<Mutex<Vec<Message>>>,
 }
 
-pub struct Running {
+/// A started inbox: its URL (the bridge URL scenarios register) and its messages.
+pub(crate) struct Running {
+    /// `http://127.0.0.1:PORT`.
     pub url: String,
+    /// The messages.
     pub inbox: Inbox,
     handle: actix_web::dev::ServerHandle,
 }
 
 impl Running {
+    /// Stops the server.
     pub async fn stop(self) {
         self.handle.stop(false).await;
     }
 }
 
 /// Starts an inbox on a free loopback port.
-pub async fn start() -> std::io::Result<Running> {
+pub(crate) async fn start() -> std::io::Result<Running> {
     let inbox = Inbox::default();
     let app_inbox = inbox.clone();
     let server = HttpServer::new(move || {
@@ -60,8 +72,7 @@ async fn receive(inbox: web::Data<Inbox>, req: HttpRequest, body: web::Bytes) ->
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
         .collect();
-    let body = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
+    let body = json_or_text(&body);
     let msg = Message {
         method: req.method().to_string(),
         path: req.path().to_string(),
@@ -74,8 +85,9 @@ async fn receive(inbox: web::Data<Inbox>, req: HttpRequest, body: web::Bytes) ->
 }
 
 impl Inbox {
-    /// Waits up to `within` for the first message to `path` not yet taken, and takes it.
-    pub async fn take(&self, path: &str, within: Duration) -> Result<Message, Vec<String>> {
+    /// Waits up to `within` for the first message to `path` not yet taken, and takes it; or
+    /// says what arrived instead (method and path of each message).
+    async fn take(&self, path: &str, within: Duration) -> Result<Message, Vec<String>> {
         let deadline = Instant::now() + within;
         loop {
             {
@@ -92,7 +104,43 @@ impl Inbox {
         }
     }
 
+    /// Forgets every message (between scenarios).
     pub fn clear(&self) {
         self.messages.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// Waits at the inbox for the message a step's request describes (its path on the bridge), and
+/// returns it as the exchange: the message is what `expect` and `capture` read; the runner
+/// answered it 202.
+pub(crate) async fn exchange(
+    inbox: &Inbox,
+    request: &Request,
+    vars: &Vars,
+    within: Duration,
+) -> Result<Exchange, Halt> {
+    let path = rendered_path(request, vars)?;
+    let shown_request = json!({"awaiting": path, "withinSeconds": within.as_secs_f64()});
+    match inbox.take(&path, within).await {
+        Ok(m) => Ok(Exchange {
+            shown_request,
+            shown_response: json!({"method": m.method, "path": m.path, "body": excerpt(&m.body)}),
+            sent: m.body.clone(),
+            status: Some(202),
+            headers: Some(m.headers),
+            body: m.body,
+            failures: Vec::new(),
+        }),
+        Err(arrived) => {
+            let seen = if arrived.is_empty() {
+                "nothing arrived".to_string()
+            } else {
+                format!("arrived instead: {}", arrived.join(", "))
+            };
+            let message = format!("no {path} arrived within {} s ({seen})", within.as_secs_f64());
+            let failure = Failure::plain(FailureKind::InboundMissing, path.clone(), message)
+                .values(Some(format!("{} {path}", request.method)), Some(seen));
+            Err(Halt { failure: Box::new(failure), shown_request: Some(Box::new(shown_request)) })
+        }
     }
 }

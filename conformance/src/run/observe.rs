@@ -5,21 +5,28 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::scenario::template::{render_str, text, Vars};
+use super::assert;
+use super::exchange::{answer_failure, excerpt, Exchange, Halt};
+use super::failure::{Failure, FailureKind};
+use crate::scenario::template::{references, render_str, text, Vars};
+use crate::scenario::{Expect, ExpectLines, Mode, Request, Step};
 
-pub struct Watcher {
+/// The journal as read so far, and which of its entries steps have taken.
+pub(crate) struct Watcher {
     base: String,
     http: reqwest::Client,
     entries: Vec<Value>,
     next_seq: u64,
     taken: BTreeSet<u64>,
     /// The journal sequence number of the last matched entry (for steps that must come in order).
-    pub last: u64,
+    last: u64,
 }
 
-pub enum Direction {
+/// Which way a journal entry went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
     /// Calls the target made to the gateway.
     Inbound,
     /// Calls the gateway made to the target.
@@ -27,6 +34,7 @@ pub enum Direction {
 }
 
 impl Watcher {
+    /// A watcher of the journal of the sandbox at `base`.
     pub fn new(base: &str, http: reqwest::Client) -> Watcher {
         Watcher {
             base: base.to_string(),
@@ -52,15 +60,15 @@ impl Watcher {
 
     /// Waits up to `within` for the first entry not yet taken (and, when `ordered`, after the last
     /// one matched) that `matches`; takes it.
-    pub async fn find(
+    async fn find(
         &mut self,
         direction: Direction,
-        request: &crate::scenario::model::Request,
+        request: &Request,
         vars: &Vars,
         within: Duration,
         ordered: bool,
         constraint: impl Fn(&Value) -> bool,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, Halt> {
         let (method, path) = (request.method.as_str(), request.path.as_str());
         let pattern = path_pattern(path, vars, matches!(direction, Direction::Outbound));
         let dir = match direction {
@@ -86,43 +94,111 @@ impl Watcher {
                 return Ok(e);
             }
             if Instant::now() >= deadline {
-                let earlier = self.entries.iter().any(|e| {
-                    e["direction"] == dir
-                        && e["path"].as_str().is_some_and(|p| pattern.is_match(p))
-                        && constraint(e)
-                });
-                let why = if earlier && ordered {
-                    "it came, but out of the documented order".to_string()
-                } else {
-                    let seen: Vec<String> = self
-                        .entries
-                        .iter()
-                        .filter(|e| e["direction"] == dir)
-                        .rev()
-                        .take(5)
-                        .map(|e| {
-                            format!(
-                                "{} {} → {}",
-                                e["method"].as_str().unwrap_or(""),
-                                e["path"].as_str().unwrap_or(""),
-                                e["status"]
-                            )
-                        })
-                        .collect();
-                    if seen.is_empty() {
-                        "nothing was recorded".to_string()
-                    } else {
-                        format!("latest recorded: {}", seen.join(", "))
-                    }
-                };
-                return Err(format!(
+                let why = self.why_missing(dir, &pattern, ordered, &constraint);
+                let message = format!(
                     "no {dir} {method} {path} was observed within {} s ({why})",
                     within.as_secs_f64()
-                ));
+                );
+                let subject = format!("{dir} {method} {path}");
+                let failure = Failure::plain(FailureKind::NotObserved, subject, message);
+                return Err(failure.values(Some(format!("{method} {path}")), Some(why)).into());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+
+    /// Why no entry matched: it came out of order, or what was recorded instead.
+    fn why_missing(
+        &self,
+        dir: &str,
+        pattern: &regex::Regex,
+        ordered: bool,
+        constraint: impl Fn(&Value) -> bool,
+    ) -> String {
+        let earlier = self.entries.iter().any(|e| {
+            e["direction"] == dir && e["path"].as_str().is_some_and(|p| pattern.is_match(p)) && constraint(e)
+        });
+        if earlier && ordered {
+            return "it came, but out of the documented order".to_string();
+        }
+        let seen: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|e| e["direction"] == dir)
+            .rev()
+            .take(5)
+            .map(|e| {
+                let (method, path) = (e["method"].as_str().unwrap_or(""), e["path"].as_str().unwrap_or(""));
+                format!("{method} {path} → {}", e["status"])
+            })
+            .collect();
+        if seen.is_empty() {
+            "nothing was recorded".to_string()
+        } else {
+            format!("latest recorded: {}", seen.join(", "))
+        }
+    }
+}
+
+/// Finds the step's message in the journal and returns it as the exchange. A message the
+/// target sent (inbound) is judged like an answer the runner got: `expect` applies to the
+/// sandbox's answer, `sent` to the target's request. A message the gateway sent the target
+/// (outbound) has `expect` about the message itself and `answer` about the target's reply.
+pub(crate) async fn exchange(
+    watcher: &mut Watcher,
+    step: &Step,
+    request: &Request,
+    direction: Direction,
+    mode: Mode,
+    vars: &Vars,
+    within: Duration,
+) -> Result<Exchange, Halt> {
+    let outbound = direction == Direction::Outbound;
+    let ordered = mode == Mode::Client;
+    let template = request.body.clone().unwrap_or(Value::Null);
+    // The gateway's own messages are told apart by the values the step expects from earlier
+    // captures (the requestId of this share); a client's by the values its request carries
+    // from them.
+    let correlating = Expect {
+        status: None,
+        headers: Default::default(),
+        body: step
+            .expect
+            .body
+            .iter()
+            .filter(|a| {
+                a.check.equals.as_ref().is_some_and(|v| !references(v).unwrap_or_default().is_empty())
+            })
+            .cloned()
+            .collect(),
+    };
+    let entry = watcher
+        .find(direction, request, vars, within, ordered, |e| {
+            if outbound {
+                assert::check(&correlating, &ExpectLines::default(), None, &[], &e["requestBody"], vars)
+                    .is_empty()
+            } else {
+                !ordered || agrees(&template, vars, &e["requestBody"])
+            }
+        })
+        .await?;
+    let status = entry["status"].as_u64().map(|s| s as u16);
+    let mut exchange = Exchange {
+        shown_request: json!({"observed": entry["path"], "seq": entry["seq"], "body": excerpt(&entry["requestBody"])}),
+        shown_response: json!({"status": entry["status"], "body": excerpt(&entry["responseBody"])}),
+        sent: entry["requestBody"].clone(),
+        status,
+        headers: None,
+        body: entry["responseBody"].clone(),
+        failures: Vec::new(),
+    };
+    if outbound {
+        // Status 0: the target never answered.
+        exchange.failures.extend(answer_failure(step, status.unwrap_or(0)));
+        exchange.status = None;
+        exchange.body = exchange.sent.clone();
+    }
+    Ok(exchange)
 }
 
 /// A path template as a regular expression: literal text, and each `{{...}}` the value it renders
@@ -150,7 +226,7 @@ fn path_pattern(path: &str, vars: &Vars, suffix: bool) -> regex::Regex {
 /// to the flow: those the step fills from vars and captures (a txnId, the Aadhaar of the person
 /// in this flow). Literal values are what the runner would send, not what a client must send;
 /// generated values (uuid(), now(), encryption) and values not known yet match anything.
-pub fn agrees(template: &Value, vars: &Vars, recorded: &Value) -> bool {
+fn agrees(template: &Value, vars: &Vars, recorded: &Value) -> bool {
     match template {
         Value::Object(map) => map.iter().all(|(k, t)| {
             let got = recorded.get(k).unwrap_or(&Value::Null);

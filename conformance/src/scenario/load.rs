@@ -12,10 +12,14 @@ use serde_json_path::JsonPath;
 use super::model::{Check, Role, Scenario};
 use super::template::{references, BUILTIN_ROOTS};
 
+/// A problem of a scenario file, with its place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadError {
+    /// The file.
     pub file: String,
+    /// The line (1-based; 0 when the problem is not at a line, such as a file that cannot be read).
     pub line: usize,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -57,6 +61,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, Vec<LoadError>> {
     }
 }
 
+/// One scenario file, loaded and checked.
 pub fn load_file(path: &Path) -> Result<Scenario, Vec<LoadError>> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path)
@@ -80,20 +85,11 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, Vec<LoadError>> {
     }
 }
 
-/// Sets each step's line: where its `id:` stands.
+/// Sets each step's lines, as the YAML parser places them.
 fn locate(s: &mut Scenario, text: &str) {
-    let mut from = 0;
-    let lines: Vec<&str> = text.lines().collect();
-    for step in &mut s.steps {
-        let wanted =
-            [format!("id: {}", step.id), format!("id: \"{}\"", step.id), format!("id: '{}'", step.id)];
-        if let Some(i) = (from..lines.len()).find(|&i| {
-            let l = lines[i].trim_start().trim_start_matches("- ").trim();
-            wanted.iter().any(|w| l == w)
-        }) {
-            step.line = i + 1;
-            from = i + 1;
-        }
+    for (step, lines) in s.steps.iter_mut().zip(super::position::step_lines(text)) {
+        step.line = lines.id;
+        step.lines = lines;
     }
 }
 

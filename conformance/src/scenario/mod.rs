@@ -1,9 +1,13 @@
-//! Scenarios: the model ([`model`]), `{{templates}}` ([`template`]) and the loader that refuses a
-//! broken file with its place ([`load`]).
+//! Scenarios: the model, `{{templates}}` and the loader that refuses a broken file with its
+//! place (the file and line the YAML parser gives).
 
-pub mod load;
-pub mod model;
-pub mod template;
+mod load;
+mod model;
+mod position;
+pub(crate) mod template;
 
 pub use load::{load_dir, load_file, parse as parse_text, LoadError};
-pub use model::{Role, Scenario, Step};
+pub use model::{
+    Assertion, Check, Expect, ExpectLines, Mode, Request, Requirement, Role, Row, Scenario, Status, Step,
+    StepLines,
+};

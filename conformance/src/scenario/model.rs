@@ -6,14 +6,18 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// One scenario file: a documented checklist as a list of steps.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
+    /// Unique among the files of a folder; `check --scenario ID` selects it.
     pub id: String,
+    /// The checklist's name, shown in reports.
     pub title: String,
     /// The requirement document (seed file) the checklist comes from.
     #[serde(default)]
     pub source: String,
+    /// Labels `check --tag` selects by (`hip`, `hpr`, ...).
     #[serde(default)]
     pub tags: Vec<String>,
     /// Values every step can use as `{{name}}`.
@@ -22,12 +26,14 @@ pub struct Scenario {
     /// Headers sent with every request the runner sends (a step's own headers win).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// The exchanges, in the order the checklist documents them.
     pub steps: Vec<Step>,
     /// Set by the loader: the file the scenario came from.
     #[serde(skip_deserializing, default)]
     pub file: String,
 }
 
+/// Who sends a step's message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -51,9 +57,12 @@ pub enum Mode {
     Client,
 }
 
+/// How the checklist ranks a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum Requirement {
+    /// A row that must pass for the integration to be accepted.
     Mandatory,
+    /// A row reported but not required.
     Optional,
 }
 
@@ -63,18 +72,25 @@ pub enum Requirement {
 pub struct Row {
     /// The checklist's S.No (or the sequence step for documents without numbered rows).
     pub sno: String,
+    /// Mandatory or Optional, as the checklist says.
     pub requirement: Requirement,
+    /// The checklist's "Functionality" column.
     #[serde(default)]
     pub functionality: String,
+    /// The checklist's "Test scenario" column.
     #[serde(default)]
     pub scenario: String,
 }
 
+/// One exchange between two roles: a message, and what must hold of it and of its answer.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
+    /// Unique in the file; failures point at its line.
     pub id: String,
+    /// What the step does, shown in reports.
     pub title: String,
+    /// The checklist row it checks.
     pub row: Row,
     /// Who sends the message of this step.
     pub from: Role,
@@ -97,11 +113,13 @@ pub struct Step {
     /// Steps that must have passed first (besides those whose captures this step uses).
     #[serde(default)]
     pub needs: Vec<String>,
+    /// The message: sent by the runner, awaited at its inbox, or found in the journal.
     #[serde(default)]
     pub request: Option<Request>,
     /// For a message this side receives: how long to wait for it.
     #[serde(default)]
     pub within: Option<f64>,
+    /// What must hold of the answer (or of the message, for one the runner receives).
     #[serde(default)]
     pub expect: Expect,
     /// Assertions on the body of the message as it was sent: what the runner sent, or, when the
@@ -120,18 +138,56 @@ pub struct Step {
     /// Set by the loader: the line of `id:` in the file.
     #[serde(skip_deserializing, default)]
     pub line: usize,
+    /// Set by the loader: where the step's expectations stand in the file.
+    #[serde(skip)]
+    pub lines: StepLines,
 }
 
+/// Where the parts of a step stand in its file (1-based lines), for failures to point at; a
+/// part the step does not have, or a step built in code, has no line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepLines {
+    /// The line of `id:`.
+    pub id: usize,
+    /// The line of `request:`.
+    pub request: Option<usize>,
+    /// The line of `answer:`.
+    pub answer: Option<usize>,
+    /// The lines of `expect`'s parts.
+    pub expect: ExpectLines,
+    /// The line of each assertion of `sent`, in order.
+    pub sent: Vec<usize>,
+    /// The line of each name of `capture`.
+    pub capture: BTreeMap<String, usize>,
+    /// The line of each name of `capture_sent`.
+    pub capture_sent: BTreeMap<String, usize>,
+}
+
+/// Where the parts of an [`Expect`] stand in the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExpectLines {
+    /// The line of `status:`.
+    pub status: Option<usize>,
+    /// The line of each header name.
+    pub headers: BTreeMap<String, usize>,
+    /// The line of each body assertion, in order.
+    pub body: Vec<usize>,
+}
+
+/// A step's message.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
+    /// The HTTP method (default POST).
     #[serde(default = "post")]
     pub method: String,
     /// The path, starting with a family's prefix (`/gateway/v0.5/...`), or for a message the
     /// gateway sends, the path on the receiver's bridge (`/v0.5/users/auth/on-init`).
     pub path: String,
+    /// Headers to send (templates allowed).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// The JSON body (templates allowed in strings).
     #[serde(default)]
     pub body: Option<Value>,
 }
@@ -140,6 +196,7 @@ fn post() -> String {
     "POST".into()
 }
 
+/// What must hold of a message: its status, headers and body.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
@@ -154,10 +211,13 @@ pub struct Expect {
     pub body: Vec<Assertion>,
 }
 
+/// An expected HTTP status: one, or a list of acceptable ones.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum Status {
+    /// Exactly this status.
     One(u16),
+    /// Any of these.
     Any(Vec<u16>),
 }
 
@@ -173,6 +233,7 @@ impl std::fmt::Display for Status {
 }
 
 impl Status {
+    /// Whether `s` is acceptable.
     pub fn accepts(&self, s: u16) -> bool {
         match self {
             Status::One(x) => *x == s,
@@ -185,11 +246,14 @@ impl Status {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Assertion {
+    /// The JSON path (RFC 9535) selecting the value(s) checked.
     pub path: String,
+    /// What must hold of them.
     #[serde(flatten)]
     pub check: Check,
 }
 
+/// The checks of one assertion (or of one header); each given one must hold.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
