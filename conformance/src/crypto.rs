@@ -1,4 +1,4 @@
-//! Client-side encryption for scenario templates, as ABDM clients do it: RSA with the service's
+//! Client-side encryption for scenario templates and tests, as ABDM clients do it: RSA with the service's
 //! public key (base64 DER SubjectPublicKeyInfo or PEM), base64 of the ciphertext.
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -7,7 +7,7 @@ use rsa::pkcs8::DecodePublicKey;
 use rsa::{Oaep, Pkcs1v15Encrypt, RsaPublicKey};
 
 /// `oaep`: RSA-OAEP SHA-1/MGF1-SHA-1 (ABHA v3); otherwise PKCS#1 v1.5 (PHR v1).
-pub(crate) fn encrypt(key: &str, text: &str, oaep: bool) -> Result<String, String> {
+pub fn encrypt(key: &str, text: &str, oaep: bool) -> Result<String, String> {
     let key = key.trim();
     let public = if key.starts_with("-----BEGIN") {
         RsaPublicKey::from_public_key_pem(key).map_err(|e| format!("public key PEM: {e}"))?

@@ -24,7 +24,7 @@
 
 #![warn(missing_docs)]
 
-mod crypto;
+pub mod crypto;
 pub mod report;
 pub mod run;
 pub mod scenario;
