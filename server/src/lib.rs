@@ -38,6 +38,7 @@ pub mod clock;
 pub mod control;
 pub mod crypto;
 pub mod error;
+pub mod fidelius;
 pub mod fixtures;
 pub mod gateway;
 pub mod hpr;
