@@ -8,6 +8,7 @@ use abdm_server::{Config, Fixtures, Sandbox, DEFAULT_ADDR, FAMILIES};
 use clap::{Parser, Subcommand};
 
 mod check;
+mod fidelius;
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +45,9 @@ enum Command {
         #[command(flatten)]
         select: Select,
     },
+    /// Fidelius (ABDM health-data encryption) as fidelius-cli does it: keygen, encrypt, decrypt.
+    #[command(subcommand)]
+    Fidelius(fidelius::FideliusCommand),
 }
 
 #[derive(clap::Args)]
@@ -110,6 +114,7 @@ async fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Check(args) => check::check(*args).await,
         Command::Scenarios { select } => check::list(select),
+        Command::Fidelius(command) => fidelius::run(command),
         Command::Serve { addr, fixtures, journal_size, workers } => {
             let fixtures = match fixtures {
                 Some(path) => match Fixtures::load(&path) {

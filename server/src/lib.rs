@@ -53,6 +53,7 @@ mod clock;
 mod control;
 mod crypto;
 mod error;
+pub mod fidelius;
 mod fixtures;
 mod flow;
 mod gateway;
