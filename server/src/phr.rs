@@ -67,27 +67,7 @@ impl flow::Txn for PhrTxn {
 }
 
 /// PHR's transactions.
-#[derive(Default)]
-pub struct PhrState {
-    txns: Store<PhrTxn>,
-}
-
-impl PhrState {
-    /// No transactions.
-    pub fn reset(&self) {
-        self.txns.clear();
-    }
-
-    /// Drops expired transactions; returns how many.
-    pub fn sweep(&self, now: Millis) -> usize {
-        self.txns.sweep(now)
-    }
-
-    /// Live transactions.
-    pub fn live(&self) -> usize {
-        self.txns.len()
-    }
-}
+pub type PhrState = Store<PhrTxn>;
 
 /// One step of the flow on the transaction named by the body's `transactionId`; see [`flow`].
 fn advance<R>(
@@ -101,7 +81,7 @@ fn advance<R>(
     let id = body.txn_id("transactionId")?;
     let now = sh.clock.now();
     let guard = Guard { field: "transactionId", allowed, action };
-    let out = phr.txns.advance(id, now, guard, |txn| f(txn, now))?;
+    let out = phr.advance(id, now, guard, |txn| f(txn, now))?;
     Ok((id, out))
 }
 
@@ -166,9 +146,8 @@ async fn init_transaction(
     let to = if method == "AADHAAR_OTP" { &person.mobile } else { &account.mobile };
     let now = sh.clock.now();
     let otp = Otp::new(&person.otp, to, now);
-    let id = phr
-        .txns
-        .insert(PhrTxn { abha_number: account.abha_number, step: Step::OtpSent, otp: otp.clone() }, now);
+    let id =
+        phr.insert(PhrTxn { abha_number: account.abha_number, step: Step::OtpSent, otp: otp.clone() }, now);
     sh.outbox.send(id, &otp, if method == "AADHAAR_OTP" { "phr-aadhaar-otp" } else { "phr-mobile-otp" });
     Ok(HttpResponse::Ok().json(json!({"transactionId": id})))
 }

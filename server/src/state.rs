@@ -63,7 +63,7 @@ impl AppState {
         self.shared.reset();
         self.hpr.reset(&self.shared.fixtures);
         self.abha.reset();
-        self.phr.reset();
+        self.phr.clear();
         self.gateway.reset();
     }
 
@@ -75,6 +75,6 @@ impl AppState {
 
     /// Live transactions across all flows.
     pub fn live_transactions(&self) -> usize {
-        self.hpr.live() + self.abha.live() + self.phr.live() + self.gateway.live()
+        self.hpr.live() + self.abha.live() + self.phr.len() + self.gateway.live()
     }
 }

@@ -48,7 +48,7 @@ impl Gateway {
             sessions: web::Data::new(sessions::Sessions::new(clock)),
             bridges: web::Data::default(),
             shares: web::Data::default(),
-            auth: web::Data::default(),
+            auth: web::Data::new(crate::store::Store::with_ttl(user_auth::AUTH_EXPIRY)),
             links: web::Data::default(),
         }
     }
@@ -58,7 +58,7 @@ impl Gateway {
         self.sessions.reset();
         self.bridges.reset();
         self.shares.reset();
-        self.auth.reset();
+        self.auth.clear();
         self.links.reset();
     }
 
@@ -69,7 +69,7 @@ impl Gateway {
 
     /// Live user-auth transactions.
     pub fn live(&self) -> usize {
-        self.auth.live()
+        self.auth.len()
     }
 
     /// Registers each flow's state as app data.

@@ -95,33 +95,8 @@ impl flow::Txn for AuthTxn {
     }
 }
 
-/// The user-auth transactions.
-pub struct UserAuth {
-    txns: Store<AuthTxn>,
-}
-
-impl Default for UserAuth {
-    fn default() -> Self {
-        UserAuth { txns: Store::with_ttl(AUTH_EXPIRY) }
-    }
-}
-
-impl UserAuth {
-    /// No transactions.
-    pub fn reset(&self) {
-        self.txns.clear();
-    }
-
-    /// Drops expired transactions; returns how many.
-    pub fn sweep(&self, now: Millis) -> usize {
-        self.txns.sweep(now)
-    }
-
-    /// Live transactions.
-    pub fn live(&self) -> usize {
-        self.txns.len()
-    }
-}
+/// The user-auth transactions (they live [`AUTH_EXPIRY`] after on-init).
+pub type UserAuth = Store<AuthTxn>;
 
 /// The `query` of fetch-modes and init: who is asked, why, by whom (one of the caller's services).
 fn query<'a>(
@@ -206,7 +181,7 @@ pub async fn init(
         wrong: 0,
         step: if direct { Step::Confirmed } else { Step::AwaitingConfirm },
     };
-    let txn_id = auth.txns.insert(txn, now);
+    let txn_id = auth.insert(txn, now);
     let hint = otp.as_ref().map(|o| {
         sh.outbox.send(txn_id, o, "gateway-auth-otp");
         crate::checks::mask(&o.to, 4)
@@ -295,7 +270,7 @@ pub async fn confirm(
     let now = sh.clock.now();
     let me = caller(&req);
     let guard = Guard { field: "transactionId", allowed: &[Step::AwaitingConfirm], action: "confirming" };
-    let outcome = auth.txns.step(txn_id, "transactionId", now, |txn| {
+    let outcome = auth.step(txn_id, "transactionId", now, |txn| {
         if bridges.owner_of(&sh, &txn.requester.id).as_deref() != Some(me.as_str()) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
