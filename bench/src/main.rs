@@ -13,11 +13,13 @@ mod bare;
 mod client;
 mod fixtures;
 mod hpr;
+mod procs;
 mod report;
 mod session;
 mod share;
 mod stats;
 mod suite;
+mod tools;
 mod txns;
 
 #[derive(Parser)]
