@@ -10,7 +10,8 @@ use crate::body::{parse_uuid, JsonBody};
 use crate::callbacks::{self, Fault};
 use crate::clock::iso;
 use crate::error::{ApiError, ApiResult};
-use crate::gateway::{sessions, share};
+use crate::gateway::envelope::Version;
+use crate::gateway::{discovery, sessions, share};
 use crate::state::AppState;
 
 /// The control routes under `/_sandbox`.
@@ -26,6 +27,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/clock/advance", web::post().to(advance))
             .route("/share-profile", web::post().to(share_profile))
             .route("/share-profile/{requestId}", web::get().to(share_outcome))
+            .route("/discover", web::post().to(discover))
+            .route("/discover/{transactionId}", web::get().to(discovery_outcome))
+            .route("/discover/{transactionId}/link", web::post().to(discover_link))
+            .route("/discover/{transactionId}/confirm", web::post().to(discover_confirm))
+            .route("/links", web::get().to(links))
             .route("/faults", web::get().to(faults))
             .route("/faults", web::put().to(set_faults)),
     );
@@ -36,6 +42,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[serde(rename_all = "camelCase")]
 struct OutboxQuery {
     txn_id: Option<String>,
+}
+
+/// `?abhaAddress=` of the links.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LinksQuery {
+    abha_address: Option<String>,
 }
 
 /// `?since=` of the journal.
@@ -126,10 +139,14 @@ async fn share_profile(st: web::Data<AppState>, body: JsonBody) -> ApiResult<Htt
     let hip_id = body.str("hipId")?;
     let code = body.str("code")?;
     let address = body.str("abhaAddress")?;
-    let version = match body.opt_str("version")?.unwrap_or("v0.5") {
-        "v0.5" => "v0.5",
-        "v1.0" => "v1.0",
-        other => return Err(ApiError::bad("version", "version", format!("{other:?}: use v0.5 or v1.0"))),
+    let version = match body.opt_str("version")? {
+        None => None,
+        Some("v0.5") => Some("v0.5"),
+        Some("v1.0") => Some("v1.0"),
+        Some("v3") => Some("v3"),
+        Some(other) => {
+            return Err(ApiError::bad("version", "version", format!("{other:?}: use v0.5, v1.0 or v3")))
+        }
     };
     if code.len() > 100 {
         return Err(ApiError::bad("code", "length", "at most 100 characters"));
@@ -148,7 +165,8 @@ async fn share_profile(st: web::Data<AppState>, body: JsonBody) -> ApiResult<Htt
             })?),
         },
     };
-    let id = share::share_profile(&st.shared, &st.gateway.bridges, &st.gateway.shares, request)?;
+    let g = &st.gateway;
+    let id = share::share_profile(&st.shared, &g.bridges, &g.hygiene, &g.shares, request)?;
     Ok(HttpResponse::Accepted().json(json!({"requestId": id})))
 }
 
@@ -179,4 +197,74 @@ async fn set_faults(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRe
     let in_force = &st.shared.callbacks.faults;
     in_force.set(faults);
     Ok(HttpResponse::Ok().json(json!({"faults": in_force.list()})))
+}
+
+/// The patient's PHR app discovers their records at a HIP: `{hipId, abhaAddress, version?}` →
+/// `{transactionId, requestId}` (202).
+async fn discover(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+    let hip = body.str("hipId")?;
+    let address = body.str("abhaAddress")?;
+    let version = Version::parse("version", body.opt_str("version")?)?;
+    let g = &st.gateway;
+    let out =
+        discovery::discover(&st.shared, &g.bridges, &g.hygiene, &g.discoveries, (hip, address, version))?;
+    Ok(HttpResponse::Accepted().json(out))
+}
+
+/// `{careContexts?: [referenceNumber]}`: link init for these (default: all discovered).
+async fn discover_link(
+    st: web::Data<AppState>,
+    path: web::Path<String>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
+    let id = parse_uuid("transactionId", &path)?;
+    let wanted = match body.0.get("careContexts") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(body.root().strings("careContexts")?.into_iter().map(str::to_string).collect()),
+    };
+    let g = &st.gateway;
+    let out = discovery::link(&st.shared, &g.bridges, &g.hygiene, &g.discoveries, id, wanted)?;
+    Ok(HttpResponse::Accepted().json(out))
+}
+
+/// `{token}`: link confirm with the OTP the HIP sent the patient.
+async fn discover_confirm(
+    st: web::Data<AppState>,
+    path: web::Path<String>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
+    let id = parse_uuid("transactionId", &path)?;
+    let token = body.str("token")?;
+    let g = &st.gateway;
+    let out = discovery::confirm(&st.shared, &g.bridges, &g.hygiene, &g.discoveries, id, token)?;
+    Ok(HttpResponse::Accepted().json(out))
+}
+
+/// Every step of a discovery: delivered, the HIP's status, its answer, the problems found.
+async fn discovery_outcome(st: web::Data<AppState>, path: web::Path<String>) -> ApiResult<HttpResponse> {
+    let id = parse_uuid("transactionId", &path)?;
+    let outcome = st.gateway.discoveries.outcome(id).ok_or_else(|| {
+        ApiError::new(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "discovery-unknown",
+            format!("transactionId: no discovery {id}"),
+        )
+        .field("transactionId")
+    })?;
+    Ok(HttpResponse::Ok().json(outcome))
+}
+
+/// `?abhaAddress=`: the care contexts linked to the address, by HIP, whichever flow linked them.
+async fn links(st: web::Data<AppState>, q: web::Query<LinksQuery>) -> ApiResult<HttpResponse> {
+    let address = q.abha_address.as_deref().map(str::trim).filter(|a| !a.is_empty());
+    let address =
+        address.ok_or_else(|| ApiError::bad("abhaAddress", "required", "query parameter is required"))?;
+    let by_hip: Vec<Value> = st
+        .gateway
+        .links
+        .of(address)
+        .into_iter()
+        .map(|(hip, contexts)| json!({"hipId": hip, "careContexts": contexts}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"abhaAddress": address, "links": by_hip})))
 }
