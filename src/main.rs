@@ -37,6 +37,10 @@ enum Command {
         /// Worker threads (0: one per core).
         #[arg(long, env = "ABDM_SANDBOX_WORKERS", default_value_t = 0)]
         workers: usize,
+        /// The base URL HIPs reach this sandbox at, for the dataPushUrl of HI requests
+        /// (default: the listening address).
+        #[arg(long, env = "ABDM_SANDBOX_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// Run the documented test cases (scenarios) and report pass/fail per step.
     Check(Box<CheckArgs>),
@@ -115,7 +119,7 @@ async fn main() -> ExitCode {
         Command::Check(args) => check::check(*args).await,
         Command::Scenarios { select } => check::list(select),
         Command::Fidelius(command) => fidelius::run(command),
-        Command::Serve { addr, fixtures, journal_size, workers } => {
+        Command::Serve { addr, fixtures, journal_size, workers, public_url } => {
             let fixtures = match fixtures {
                 Some(path) => match Fixtures::load(&path) {
                     Ok(f) => f,
@@ -126,7 +130,7 @@ async fn main() -> ExitCode {
                 },
                 None => Fixtures::default_set(),
             };
-            let config = Config { addr, fixtures, journal_capacity: journal_size, workers };
+            let config = Config { addr, fixtures, journal_capacity: journal_size, workers, public_url };
             let sandbox = match Sandbox::start(config).await {
                 Ok(s) => s,
                 Err(e) => {

@@ -566,8 +566,11 @@ pub async fn on_confirm(
             d.step = Step::AwaitingConfirm;
             return;
         }
-        let refs: Vec<String> =
-            found.iter().flat_map(|f| f.contexts.iter().map(|(r, _)| r.clone())).collect();
+        let pairs: Vec<(String, String)> = found
+            .iter()
+            .flat_map(|f| f.contexts.iter().map(|(r, _)| (f.reference.clone(), r.clone())))
+            .collect();
+        let refs: Vec<String> = pairs.iter().map(|(_, r)| r.clone()).collect();
         if refs.is_empty() {
             problems.push("patient.careContexts is empty: on-confirm lists the linked care contexts".into());
         }
@@ -578,7 +581,7 @@ pub async fn on_confirm(
             d.step = Step::Failed;
             return;
         }
-        match links.link(&d.address, &d.hip_id, &refs, now) {
+        match links.link(&d.address, &d.hip_id, &pairs, now) {
             Ok(()) => {
                 d.linked = refs;
                 d.step = Step::Linked;

@@ -45,8 +45,9 @@ const MAX_CONTEXTS: usize = 20;
 /// Linked care contexts, and the link tokens issued per patient.
 #[derive(Default)]
 pub struct Links {
-    /// (lower-case ABHA address, HIP id, care-context reference) → when linked.
-    map: DashMap<(String, String, String), Millis>,
+    /// (lower-case ABHA address, HIP id, care-context reference) → when linked, and the
+    /// patient's reference at that HIP.
+    map: DashMap<(String, String, String), (Millis, String)>,
     /// Lower-case ABHA address → when its v3 link tokens were issued.
     tokens: DashMap<String, Vec<Millis>>,
 }
@@ -67,17 +68,38 @@ impl Links {
         self.map.contains_key(&Links::key(address, hip, reference))
     }
 
-    /// Links care contexts, all or none: none when one is linked already (its reference is
-    /// returned).
-    pub fn link(&self, address: &str, hip: &str, refs: &[String], now: Millis) -> Result<(), String> {
-        let keys: Vec<_> = refs.iter().map(|r| Links::key(address, hip, r)).collect();
-        if let Some(k) = keys.iter().find(|k| self.map.contains_key(*k)) {
-            return Err(k.2.clone());
+    /// Links care contexts, given as (patient reference, care-context reference), all or none:
+    /// none when one is linked already (its reference is returned).
+    pub fn link(
+        &self,
+        address: &str,
+        hip: &str,
+        contexts: &[(String, String)],
+        now: Millis,
+    ) -> Result<(), String> {
+        if let Some((_, r)) =
+            contexts.iter().find(|(_, r)| self.map.contains_key(&Links::key(address, hip, r)))
+        {
+            return Err(r.clone());
         }
-        for k in keys {
-            self.map.insert(k, now);
+        for (patient, r) in contexts {
+            self.map.insert(Links::key(address, hip, r), (now, patient.clone()));
         }
         Ok(())
+    }
+
+    /// The care contexts linked to an address at one HIP: (patient reference, care-context
+    /// reference), by reference.
+    pub fn at(&self, address: &str, hip: &str) -> Vec<(String, String)> {
+        let address = address.to_lowercase();
+        let mut out: Vec<(String, String)> = self
+            .map
+            .iter()
+            .filter(|e| e.key().0 == address && e.key().1 == hip)
+            .map(|e| (e.value().1.clone(), e.key().2.clone()))
+            .collect();
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        out
     }
 
     /// The care contexts linked to an address, by HIP.
@@ -164,7 +186,7 @@ fn link_with_token(
     links: &Links,
     token: &str,
     address: Option<&str>,
-    refs: &[String],
+    refs: &[(String, String)],
     me: &str,
 ) -> (String, Result<String, (Code, String)>) {
     let now = sh.clock.now();
@@ -205,9 +227,10 @@ pub async fn add_contexts(
     let link = body.obj("link")?;
     let token = link.str("accessToken")?;
     let patient = link.obj("patient")?;
-    patient.str("referenceNumber")?;
+    let reference = patient.str("referenceNumber")?.to_string();
     patient.str("display")?;
-    let refs = care_contexts(&patient)?;
+    let refs: Vec<(String, String)> =
+        care_contexts(&patient)?.into_iter().map(|r| (reference.clone(), r)).collect();
     let (hip, outcome) = link_with_token(&sh, &bridges, &links, token, None, &refs, &caller(&req));
     let outcome = outcome.map(|_| json!({"status": "SUCCESS"}));
     let cb = Version::V05.answer(
@@ -335,7 +358,7 @@ pub async fn link_carecontext(
         let at = format!("patient[{i}]");
         let Value::Object(map) = p else { return Err(bad(&at, "type", "must be an object")) };
         let p = Obj::at(map, at.clone());
-        p.str("referenceNumber")?;
+        let reference = p.str("referenceNumber")?.to_string();
         p.str("display")?;
         if !matches!(map.get("hiType"), Some(Value::String(_))) {
             return Err(bad(&p.name("hiType"), "hi-type", "must be one HI type as a string, not an array"));
@@ -346,7 +369,7 @@ pub async fn link_carecontext(
             let why = format!("must be 1 to {MAX_CONTEXTS} and equal the {} care contexts", contexts.len());
             return Err(bad(&p.name("count"), "care-context-count", &why));
         }
-        refs.extend(contexts);
+        refs.extend(contexts.into_iter().map(|r| (reference.clone(), r)));
     }
     let (hip, outcome) = link_with_token(&sh, &bridges, &links, token, Some(address), &refs, &caller(&req));
     let payload = match outcome {

@@ -9,6 +9,8 @@
 //! | [`user_auth`] | user auth that yields a linking token or the patient's KYC |
 //! | [`linking`] | HIP-initiated care-context linking (v0.5 add-contexts, v3 generate-token and link) and context notify |
 //! | [`discovery`] | user-initiated discovery and linking, the sandbox playing the patient's app |
+//! | [`consent`] | consent notify to the HIP (GRANTED, REVOKED, EXPIRED) and its on-notify |
+//! | [`dataflow`] | the HI request to the HIP, its Fidelius-encrypted push, the transfer notify |
 //!
 //! beside [`envelope`], the two envelopes (v0.5 and HIE-CM v3, under `/api/hiecm`) and the request
 //! hygiene every message passes. Every call but sessions, v0.5 certs, OpenID configuration and
@@ -17,6 +19,8 @@
 //! as callbacks ([`crate::callbacks`]). Each flow keeps its own state, registered as app data.
 
 pub mod bridges;
+pub mod consent;
+pub mod dataflow;
 pub mod discovery;
 pub mod envelope;
 pub mod linking;
@@ -44,6 +48,10 @@ pub struct Gateway {
     pub links: web::Data<linking::Links>,
     /// User-initiated discoveries.
     pub discoveries: web::Data<discovery::Discoveries>,
+    /// Consents granted to the sandbox HIU.
+    pub consents: web::Data<consent::Consents>,
+    /// HI requests and what the HIPs pushed.
+    pub transfers: web::Data<dataflow::Transfers>,
     /// Request ids seen and requests awaiting their answers.
     pub hygiene: web::Data<envelope::Hygiene>,
 }
@@ -54,6 +62,8 @@ impl Gateway {
         Gateway {
             sessions: web::Data::new(sessions::Sessions::new(clock.clone())),
             discoveries: web::Data::default(),
+            consents: web::Data::default(),
+            transfers: web::Data::default(),
             hygiene: web::Data::new(envelope::Hygiene::new(clock)),
             bridges: web::Data::default(),
             shares: web::Data::default(),
@@ -70,6 +80,8 @@ impl Gateway {
         self.auth.clear();
         self.links.reset();
         self.discoveries.reset();
+        self.consents.reset();
+        self.transfers.reset();
         self.hygiene.reset();
     }
 
@@ -91,6 +103,8 @@ impl Gateway {
             .app_data(self.auth.clone())
             .app_data(self.links.clone())
             .app_data(self.discoveries.clone())
+            .app_data(self.consents.clone())
+            .app_data(self.transfers.clone())
             .app_data(self.hygiene.clone());
     }
 }
@@ -128,7 +142,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/v0.5/links/context/notify", web::post().to(linking::context_notify))
             .route("/v0.5/care-contexts/on-discover", web::post().to(discovery::on_discover))
             .route("/v0.5/links/link/on-init", web::post().to(discovery::on_init))
-            .route("/v0.5/links/link/on-confirm", web::post().to(discovery::on_confirm)),
+            .route("/v0.5/links/link/on-confirm", web::post().to(discovery::on_confirm))
+            .route("/v0.5/consents/hip/on-notify", web::post().to(consent::on_notify))
+            .route("/v0.5/health-information/hip/on-request", web::post().to(dataflow::on_request))
+            .route("/v0.5/health-information/notify", web::post().to(dataflow::notify)),
     );
     const UIL: &str = "/user-initiated-linking/v3";
     cfg.service(
@@ -144,6 +161,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/hip/v3/link/context/notify", web::post().to(linking::context_notify))
             .route(&format!("{UIL}/patient/care-context/on-discover"), web::post().to(discovery::on_discover))
             .route(&format!("{UIL}/link/care-context/on-init"), web::post().to(discovery::on_init))
-            .route(&format!("{UIL}/link/care-context/on-confirm"), web::post().to(discovery::on_confirm)),
+            .route(&format!("{UIL}/link/care-context/on-confirm"), web::post().to(discovery::on_confirm))
+            .route("/consent/v3/request/hip/on-notify", web::post().to(consent::on_notify))
+            .route("/data-flow/v3/health-information/hip/on-request", web::post().to(dataflow::on_request))
+            .route("/data-flow/v3/health-information/notify", web::post().to(dataflow::notify)),
     );
 }

@@ -1,5 +1,6 @@
 //! The sandbox control API under `/_sandbox` (not part of ABDM): health, reset, fixtures, the OTP
-//! outbox, the journal and the virtual clock. Shapes are fixed by the design document, because
+//! outbox, the journal, the virtual clock, faults and the profile share here; what the sandbox
+//! does as the patient's app, the consent manager and the HIU in [`patient`]. Shapes are fixed by the design document, because
 //! the conformance runner and users' own tests read them.
 
 use actix_web::{web, HttpResponse};
@@ -10,14 +11,15 @@ use crate::body::{parse_uuid, JsonBody};
 use crate::callbacks::{self, Fault};
 use crate::clock::iso;
 use crate::error::{ApiError, ApiResult};
-use crate::gateway::envelope::Version;
-use crate::gateway::{discovery, sessions, share};
+use crate::gateway::{sessions, share};
+
+mod patient;
 use crate::state::AppState;
 
 /// The control routes under `/_sandbox`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::scope("/_sandbox")
+        patient::routes(web::scope("/_sandbox"))
             .route("/health", web::get().to(health))
             .route("/reset", web::post().to(reset))
             .route("/fixtures", web::get().to(fixtures))
@@ -27,11 +29,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/clock/advance", web::post().to(advance))
             .route("/share-profile", web::post().to(share_profile))
             .route("/share-profile/{requestId}", web::get().to(share_outcome))
-            .route("/discover", web::post().to(discover))
-            .route("/discover/{transactionId}", web::get().to(discovery_outcome))
-            .route("/discover/{transactionId}/link", web::post().to(discover_link))
-            .route("/discover/{transactionId}/confirm", web::post().to(discover_confirm))
-            .route("/links", web::get().to(links))
             .route("/faults", web::get().to(faults))
             .route("/faults", web::put().to(set_faults)),
     );
@@ -42,13 +39,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[serde(rename_all = "camelCase")]
 struct OutboxQuery {
     txn_id: Option<String>,
-}
-
-/// `?abhaAddress=` of the links.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LinksQuery {
-    abha_address: Option<String>,
 }
 
 /// `?since=` of the journal.
@@ -197,74 +187,4 @@ async fn set_faults(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRe
     let in_force = &st.shared.callbacks.faults;
     in_force.set(faults);
     Ok(HttpResponse::Ok().json(json!({"faults": in_force.list()})))
-}
-
-/// The patient's PHR app discovers their records at a HIP: `{hipId, abhaAddress, version?}` →
-/// `{transactionId, requestId}` (202).
-async fn discover(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
-    let hip = body.str("hipId")?;
-    let address = body.str("abhaAddress")?;
-    let version = Version::parse("version", body.opt_str("version")?)?;
-    let g = &st.gateway;
-    let out =
-        discovery::discover(&st.shared, &g.bridges, &g.hygiene, &g.discoveries, (hip, address, version))?;
-    Ok(HttpResponse::Accepted().json(out))
-}
-
-/// `{careContexts?: [referenceNumber]}`: link init for these (default: all discovered).
-async fn discover_link(
-    st: web::Data<AppState>,
-    path: web::Path<String>,
-    body: JsonBody,
-) -> ApiResult<HttpResponse> {
-    let id = parse_uuid("transactionId", &path)?;
-    let wanted = match body.0.get("careContexts") {
-        None | Some(Value::Null) => None,
-        Some(_) => Some(body.root().strings("careContexts")?.into_iter().map(str::to_string).collect()),
-    };
-    let g = &st.gateway;
-    let out = discovery::link(&st.shared, &g.bridges, &g.hygiene, &g.discoveries, id, wanted)?;
-    Ok(HttpResponse::Accepted().json(out))
-}
-
-/// `{token}`: link confirm with the OTP the HIP sent the patient.
-async fn discover_confirm(
-    st: web::Data<AppState>,
-    path: web::Path<String>,
-    body: JsonBody,
-) -> ApiResult<HttpResponse> {
-    let id = parse_uuid("transactionId", &path)?;
-    let token = body.str("token")?;
-    let g = &st.gateway;
-    let out = discovery::confirm(&st.shared, &g.bridges, &g.hygiene, &g.discoveries, id, token)?;
-    Ok(HttpResponse::Accepted().json(out))
-}
-
-/// Every step of a discovery: delivered, the HIP's status, its answer, the problems found.
-async fn discovery_outcome(st: web::Data<AppState>, path: web::Path<String>) -> ApiResult<HttpResponse> {
-    let id = parse_uuid("transactionId", &path)?;
-    let outcome = st.gateway.discoveries.outcome(id).ok_or_else(|| {
-        ApiError::new(
-            actix_web::http::StatusCode::NOT_FOUND,
-            "discovery-unknown",
-            format!("transactionId: no discovery {id}"),
-        )
-        .field("transactionId")
-    })?;
-    Ok(HttpResponse::Ok().json(outcome))
-}
-
-/// `?abhaAddress=`: the care contexts linked to the address, by HIP, whichever flow linked them.
-async fn links(st: web::Data<AppState>, q: web::Query<LinksQuery>) -> ApiResult<HttpResponse> {
-    let address = q.abha_address.as_deref().map(str::trim).filter(|a| !a.is_empty());
-    let address =
-        address.ok_or_else(|| ApiError::bad("abhaAddress", "required", "query parameter is required"))?;
-    let by_hip: Vec<Value> = st
-        .gateway
-        .links
-        .of(address)
-        .into_iter()
-        .map(|(hip, contexts)| json!({"hipId": hip, "careContexts": contexts}))
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({"abhaAddress": address, "links": by_hip})))
 }
