@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::bridges::{self, Bridges};
-use super::envelope::{require_cm_id, Hygiene, Version, BAD_REQUEST, INVALID_TRANSACTION};
+use super::envelope::{Hygiene, Version, BAD_REQUEST, INVALID_TRANSACTION};
 use super::linking::Links;
 use super::sessions::caller;
 use crate::body::JsonBody;
@@ -297,10 +297,7 @@ pub async fn on_notify(
     req: HttpRequest,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    let version = if req.path().starts_with("/api/hiecm/") { Version::V3 } else { Version::V05 };
-    require_cm_id(&req)?;
-    hygiene.request(&req, &body, version)?;
-    let answered = hygiene.answers(&body, version, &caller(&req))?;
+    let (version, answered) = hygiene.callback(&req, &body, &caller(&req))?;
     let (id, index) = consents.by_request.get(&answered).map(|e| *e).ok_or_else(|| {
         ApiError::bad("consentId", "consent-unknown", "answers no consent notify")
             .code(version.code(INVALID_TRANSACTION))

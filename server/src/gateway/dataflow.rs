@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::bridges::{self, Bridges};
 use super::consent::Consents;
-use super::envelope::{require_cm_id, Code, Hygiene, Version, BAD_REQUEST, INVALID_TRANSACTION};
+use super::envelope::{Code, Hygiene, Version, BAD_REQUEST, INVALID_TRANSACTION};
 use super::sessions::caller;
 use crate::body::JsonBody;
 use crate::callbacks::Receiver;
@@ -214,10 +214,7 @@ pub async fn on_request(
     req: HttpRequest,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    let version = if req.path().starts_with("/api/hiecm/") { Version::V3 } else { Version::V05 };
-    require_cm_id(&req)?;
-    hygiene.request(&req, &body, version)?;
-    let answered = hygiene.answers(&body, version, &caller(&req))?;
+    let (version, answered) = hygiene.callback(&req, &body, &caller(&req))?;
     let id = transfers.by_request.get(&answered).map(|t| *t).ok_or_else(|| {
         ApiError::bad("transactionId", "transaction-unknown", "answers no HI request")
             .code(version.code(INVALID_TRANSACTION))
@@ -454,9 +451,7 @@ pub async fn notify(
     req: HttpRequest,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    let version = if req.path().starts_with("/api/hiecm/") { Version::V3 } else { Version::V05 };
-    require_cm_id(&req)?;
-    hygiene.request(&req, &body, version)?;
+    let (version, _) = hygiene.inbound(&req, &body)?;
     let n = body.obj("notification")?;
     let id = n.txn_id("transactionId")?;
     let consent_id = n.str("consentId")?;

@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::bridges::Bridges;
-use super::envelope::{require_cm_id, Hygiene, Message, Version, BAD_REQUEST, INVALID_TRANSACTION};
+use super::envelope::{Hygiene, Message, Version, BAD_REQUEST, INVALID_TRANSACTION};
 use super::linking::Links;
 use super::sessions::caller;
 use crate::body::{JsonBody, Obj};
@@ -331,15 +331,6 @@ pub fn confirm(
     Ok(json!({"transactionId": id, "requestId": request_id}))
 }
 
-/// An answer's version, by the path it came to.
-fn version_of(req: &HttpRequest) -> Version {
-    if req.path().starts_with("/api/hiecm/") {
-        Version::V3
-    } else {
-        Version::V05
-    }
-}
-
 /// The envelope of a HIP's answer, checked: the discovery whose request it answers.
 fn receive(
     all: &Discoveries,
@@ -348,10 +339,7 @@ fn receive(
     body: &JsonBody,
     answers: &'static str,
 ) -> ApiResult<(Version, Uuid, Uuid)> {
-    let version = version_of(req);
-    require_cm_id(req)?;
-    hygiene.request(req, body, version)?;
-    let answered = hygiene.answers(body, version, &caller(req))?;
+    let (version, answered) = hygiene.callback(req, body, &caller(req))?;
     let txn = all.by_request.get(&answered).map(|t| *t).ok_or_else(|| {
         ApiError::bad("transactionId", "transaction-unknown", "answers no discovery")
             .code(version.code(INVALID_TRANSACTION))

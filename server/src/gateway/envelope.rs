@@ -279,6 +279,21 @@ impl Hygiene {
         Ok(id)
     }
 
+    /// A message to the gateway in the version of the path it came to (`/api/hiecm/...` is v3):
+    /// the consent manager named in `X-CM-ID`, the envelope checked. Returns (version, its id).
+    pub fn inbound(&self, req: &HttpRequest, body: &JsonBody) -> ApiResult<(Version, Uuid)> {
+        let version = version_of(req);
+        require_cm_id(req)?;
+        Ok((version, self.request(req, body, version)?))
+    }
+
+    /// A callback to the gateway from `caller`: [`Hygiene::inbound`], then the request it answers
+    /// ([`Hygiene::answers`]). Returns (version, the answered request's id).
+    pub fn callback(&self, req: &HttpRequest, body: &JsonBody, caller: &str) -> ApiResult<(Version, Uuid)> {
+        let (version, _) = self.inbound(req, body)?;
+        Ok((version, self.answers(body, version, caller)?))
+    }
+
     /// Remembers a request the gateway sent to `client`, whose answer must come from it, once.
     pub fn expect_answer(&self, request_id: Uuid, client: &str) {
         let sent = Sent { to: client.to_string(), answered: false, at: self.clock.now() };
@@ -305,6 +320,15 @@ impl Hygiene {
         }
         sent.answered = true;
         Ok(id)
+    }
+}
+
+/// The version of a message by the path it came to: `/api/hiecm/...` is v3.
+pub fn version_of(req: &HttpRequest) -> Version {
+    if req.path().starts_with("/api/hiecm/") {
+        Version::V3
+    } else {
+        Version::V05
     }
 }
 

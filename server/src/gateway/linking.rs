@@ -393,9 +393,7 @@ pub async fn context_notify(
     req: HttpRequest,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    let version = if req.path().starts_with("/api/hiecm/") { Version::V3 } else { Version::V05 };
-    require_cm_id(&req)?;
-    let answers = hygiene.request(&req, &body, version)?;
+    let (version, answers) = hygiene.inbound(&req, &body)?;
     let n = body.obj("notification")?;
     let address = n.obj("patient")?.str("id")?;
     let cc = n.obj("careContext")?;
