@@ -180,7 +180,8 @@ fn blocked(step: &Step, part: &Part, ctx: &Context<'_>) -> Option<String> {
     (!names.is_empty()).then(|| format!("depends on {} which did not pass", names.join(", ")))
 }
 
-/// The steps a step depends on: those it names in `needs`, and those whose captures it uses.
+/// The steps a step depends on: those it names in `needs`, and those whose captures it uses
+/// (in its request, or in what it expects of a body or a header).
 fn dependencies(step: &Step, captured_by: &BTreeMap<String, String>) -> Vec<String> {
     let mut deps = step.needs.clone();
     let mut values = Vec::new();
@@ -192,6 +193,7 @@ fn dependencies(step: &Step, captured_by: &BTreeMap<String, String>) -> Vec<Stri
     for a in step.expect.body.iter().chain(&step.sent) {
         values.extend(a.check.equals.clone());
     }
+    values.extend(step.expect.headers.values().filter_map(|c| c.equals.clone()));
     for v in values {
         for name in references(&v).unwrap_or_default() {
             if let Some(id) = captured_by.get(&name) {
