@@ -54,6 +54,7 @@ fn select(s: &Select) -> Result<Vec<Scenario>, ExitCode> {
     Ok(chosen)
 }
 
+/// `abdm-sandbox scenarios`: the selected scenarios' ids, step counts, tags and titles.
 pub fn list(s: Select) -> ExitCode {
     match select(&s) {
         Ok(scenarios) => {
@@ -67,9 +68,10 @@ pub fn list(s: Select) -> ExitCode {
     }
 }
 
+/// `abdm-sandbox check`: runs the selected scenarios against the target and writes the reports.
 pub async fn check(mut args: CheckArgs) -> ExitCode {
     if args.hip.is_some() && args.select.ids.is_empty() && args.select.tags.is_empty() {
-        args.select.tags.push("hip".into());
+        args.select.tags.push(args.hip_version.tag().into());
     }
     if args.client.is_some() && args.select.ids.is_empty() {
         eprintln!("abdm-sandbox: --client needs --scenario ID: the documented flow(s) to judge the client's traffic against");
@@ -101,6 +103,11 @@ pub async fn check(mut args: CheckArgs) -> ExitCode {
             t.mode = abdm_conformance::run::Mode::Hip;
             t.hip_url = Some(hip.trim_end_matches('/').to_string());
             t.name = format!("HIP at {hip} (gateway hosted at {})", t.base);
+            // Only the HIP knows the OTP it sends the patient; without it the confirm steps of
+            // user-initiated linking are checked by hand.
+            if let Some(otp) = &args.link_otp {
+                t.values["linkOtp"] = json!(otp);
+            }
         }
         if let Some(cmd) = &args.client {
             t.mode = abdm_conformance::run::Mode::Client;

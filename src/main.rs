@@ -37,6 +37,10 @@ enum Command {
         /// Worker threads (0: one per core).
         #[arg(long, env = "ABDM_SANDBOX_WORKERS", default_value_t = 0)]
         workers: usize,
+        /// The base URL HIPs reach this sandbox at, for the dataPushUrl of HI requests
+        /// (default: the listening address).
+        #[arg(long, env = "ABDM_SANDBOX_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// Run the documented test cases (scenarios) and report pass/fail per step.
     Check(Box<CheckArgs>),
@@ -71,9 +75,17 @@ struct CheckArgs {
     #[arg(long, default_value = "embedded", conflicts_with_all = ["hip", "client"])]
     gateway: String,
     /// Judge a HIP at this URL: the runner hosts the gateway (at --gateway-addr), registers the
-    /// HIP as the bridge and runs the HIP scenarios (tag hip).
+    /// HIP as the bridge and runs the HIP scenarios (tag hip, or hip-v3 with --hip-version v3).
     #[arg(long, value_name = "URL", conflicts_with = "client")]
     hip: Option<String>,
+    /// The HIE-CM version the HIP speaks: its bridge is registered in it, the gateway calls it in
+    /// it, and its messages are judged in it.
+    #[arg(long, value_enum, default_value = "v0.5", requires = "hip")]
+    hip_version: HipVersion,
+    /// The OTP the HIP sends the patient in user-initiated linking (its link confirm steps are
+    /// checked by hand without it).
+    #[arg(long, value_name = "CODE", requires = "hip")]
+    link_otp: Option<String>,
     /// Judge a client program: the runner hosts the gateway, runs CMD with the sandbox's URLs and
     /// keys in its environment, then judges its recorded traffic against --scenario.
     #[arg(long, value_name = "CMD")]
@@ -109,13 +121,34 @@ struct CheckArgs {
     no_color: bool,
 }
 
+/// The HIE-CM versions a HIP can be judged in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum HipVersion {
+    /// The v0.5 envelope: `/gateway/v0.5/...`, `requestId` and `timestamp` in the body.
+    #[value(name = "v0.5")]
+    V05,
+    /// HIE-CM v3: `/api/hiecm/...`, `REQUEST-ID` and `TIMESTAMP` headers.
+    #[value(name = "v3")]
+    V3,
+}
+
+impl HipVersion {
+    /// The tag of the scenarios that judge a HIP in this version.
+    fn tag(self) -> &'static str {
+        match self {
+            HipVersion::V05 => "hip",
+            HipVersion::V3 => "hip-v3",
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Check(args) => check::check(*args).await,
         Command::Scenarios { select } => check::list(select),
         Command::Fidelius(command) => fidelius::run(command),
-        Command::Serve { addr, fixtures, journal_size, workers } => {
+        Command::Serve { addr, fixtures, journal_size, workers, public_url } => {
             let fixtures = match fixtures {
                 Some(path) => match Fixtures::load(&path) {
                     Ok(f) => f,
@@ -126,7 +159,7 @@ async fn main() -> ExitCode {
                 },
                 None => Fixtures::default_set(),
             };
-            let config = Config { addr, fixtures, journal_capacity: journal_size, workers };
+            let config = Config { addr, fixtures, journal_capacity: journal_size, workers, public_url };
             let sandbox = match Sandbox::start(config).await {
                 Ok(s) => s,
                 Err(e) => {

@@ -449,3 +449,63 @@ async fn colours_only_reach_a_terminal_that_wants_them() {
     }
     handle.stop(false).await;
 }
+
+/// `manual_unless`: a step needing a value only the target knows is manual, with its reason, when
+/// the value was not given, and so is every step that follows from it; given, it runs. Against a
+/// gateway the runner plays the HIP and knows the link OTP itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_needing_an_unknown_value_is_manual_and_so_are_its_followers() {
+    const NEEDS_VALUES: &str = r#"
+id: needs-values
+title: Steps that need a value only the target knows
+steps:
+  - {id: needs-secret, title: needs target.secret, row: {sno: "1", requirement: Mandatory}, from: client,
+     manual_unless: {known: "{{target.secret}}", why: "give the secret"},
+     request: {path: /ok, body: {s: "{{target.secret}}"}}, expect: {status: 200}, capture: {txn: $.txnId}}
+  - {id: follows, title: uses its capture, row: {sno: "2", requirement: Mandatory}, from: client,
+     request: {path: /ok, body: {t: "{{txn}}"}}, expect: {status: 200}}
+  - {id: needs-otp, title: needs target.linkOtp, row: {sno: "3", requirement: Mandatory}, from: client,
+     manual_unless: {known: "{{target.linkOtp}}", why: "give --link-otp"},
+     request: {path: /ok, body: {otp: "{{target.linkOtp}}"}}, expect: {status: 200}}
+"#;
+    let (url, handle) = wrong_peer().await;
+    let scenario = parse_text("needs.yaml", NEEDS_VALUES).unwrap();
+    let report = run_against_gateway(std::slice::from_ref(&scenario), &peer_target(&url)).await.unwrap();
+    let steps = &report.scenarios[0].steps;
+    assert_eq!(
+        outcomes(&report),
+        vec![
+            ("needs-secret".to_string(), Outcome::Manual),
+            ("follows".to_string(), Outcome::Manual),
+            ("needs-otp".to_string(), Outcome::Pass),
+        ]
+    );
+    assert_eq!(steps[0].reason.as_deref(), Some("give the secret"));
+    assert_eq!(steps[1].reason.as_deref(), Some("follows needs-secret, which is checked by hand"));
+    assert_eq!(
+        steps[2].request.as_ref().unwrap()["body"]["otp"],
+        json!(abdm_conformance::run::RUNNER_LINK_OTP)
+    );
+    assert!(report.passed(), "manual rows do not fail a run");
+    // Given, the value is used and the steps run.
+    let mut target = peer_target(&url);
+    target.values["secret"] = json!("s3cret");
+    let report = run_against_gateway(&[scenario], &target).await.unwrap();
+    assert!(outcomes(&report).iter().all(|(_, o)| *o == Outcome::Pass), "{:?}", outcomes(&report));
+    handle.stop(false).await;
+}
+
+/// `--hip-version` and `--link-otp` only make sense when judging a HIP.
+#[test]
+fn hip_version_and_link_otp_need_a_hip() {
+    for args in [["--hip-version", "v3"], ["--link-otp", "123456"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_abdm-sandbox")).arg("check").args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--hip"), "{args:?}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_abdm-sandbox"))
+        .args(["check", "--hip", "http://127.0.0.1:9", "--hip-version", "v2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,5 +1,5 @@
-//! The runner judging a HIP (the reference HIP, faultless and with each fault) and a client's
-//! recorded traffic.
+//! The runner judging a HIP (the reference HIP in v0.5 and v3, faultless and with each fault)
+//! and a client's recorded traffic.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -20,11 +20,14 @@ struct ReferenceHip {
 
 impl ReferenceHip {
     fn start(gateway: &str, fault: Option<&str>) -> ReferenceHip {
+        let fault = fault.map(|f| ["--fault", f]);
+        ReferenceHip::start_with(gateway, fault.as_ref().map(|f| &f[..]).unwrap_or_default())
+    }
+
+    /// The reference HIP with more arguments (`--version v3`, `--link-otp`, faults).
+    fn start_with(gateway: &str, args: &[&str]) -> ReferenceHip {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_reference-hip"));
-        cmd.args(["--gateway", gateway, "--addr", "127.0.0.1:0"]).stdout(Stdio::piped());
-        if let Some(f) = fault {
-            cmd.args(["--fault", f]);
-        }
+        cmd.args(["--gateway", gateway, "--addr", "127.0.0.1:0"]).args(args).stdout(Stdio::piped());
         let mut child = cmd.spawn().expect("reference-hip starts");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
@@ -97,6 +100,109 @@ async fn each_fault_of_the_reference_hip_fails_its_step(#[case] fault: &str, #[c
     assert!(!report.passed());
     let first = report.scenarios.iter().flat_map(|s| &s.steps).find(|s| s.id == expected[0]).unwrap();
     assert!(first.reason.as_deref().is_some_and(|r| !r.is_empty()));
+}
+
+/// The OTP the reference HIP sends patients in these tests (and the runner is told).
+const LINK_OTP: &str = "424242";
+
+/// Runs the scenarios tagged `tag` against the reference HIP started with `args`; with
+/// `link_otp`, the runner knows the OTP the HIP sends the patient.
+async fn judge_hip_with(tag: &str, args: &[&str], link_otp: Option<&str>) -> RunReport {
+    let scenarios: Vec<_> = load_dir(SCENARIOS.as_ref())
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.tags.contains(&tag.to_string()))
+        .collect();
+    assert!(!scenarios.is_empty());
+    let sandbox = Sandbox::start(Config { workers: 2, ..Default::default() }).await.unwrap();
+    let hip = ReferenceHip::start_with(&sandbox.url(), args);
+    let mut target = abdm_conformance::embedded_target(&sandbox);
+    target.mode = Mode::Hip;
+    target.hip_url = Some(hip.url.clone());
+    if let Some(otp) = link_otp {
+        target.values["linkOtp"] = json!(otp);
+    }
+    let report = run(&scenarios, &target).await.unwrap();
+    drop(hip);
+    sandbox.stop().await;
+    report
+}
+
+/// The reference HIP speaking v3, judged by the `hip-v3` scenarios, with the OTP it sends the
+/// patient known to the runner: every step runs and passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_hip_in_v3_passes_every_hip_v3_step() {
+    let report = judge_hip_with("hip-v3", &["--version", "v3", "--link-otp", LINK_OTP], Some(LINK_OTP)).await;
+    assert_eq!(failed(&report), Vec::<String>::new());
+    assert!(report.passed());
+    let steps: Vec<_> = report.scenarios.iter().flat_map(|s| &s.steps).collect();
+    assert!(steps.iter().all(|s| s.outcome != Outcome::Skipped), "nothing skipped");
+    for id in ["forged-refused", "on-discover", "on-init", "on-confirm", "linked", "notify"] {
+        assert!(steps.iter().any(|s| s.id == id && s.outcome == Outcome::Pass), "{id} ran and passed");
+    }
+    // Only the checklist's UI rows are manual when the OTP is known.
+    let manual: Vec<&str> =
+        steps.iter().filter(|s| s.outcome == Outcome::Manual).map(|s| s.id.as_str()).collect();
+    assert_eq!(manual, ["search-hip", "pull-records"]);
+}
+
+/// Without the OTP the HIP sent the patient, the confirm steps (and what follows from them) are
+/// manual with the reason, in either version; the run still passes.
+#[rstest]
+#[case::v05("hip", &[])]
+#[case::v3("hip-v3", &["--version", "v3"])]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_link_otp_the_confirm_steps_are_manual(#[case] tag: &str, #[case] args: &[&str]) {
+    let report = judge_hip_with(tag, args, None).await;
+    assert_eq!(failed(&report), Vec::<String>::new());
+    assert!(report.passed());
+    // Step ids are unique in a file, not across files: look in the discovery scenario.
+    let linking = report.scenarios.iter().find(|s| s.tags.contains(&"discovery".to_string())).unwrap();
+    let step = |id: &str| linking.steps.iter().find(|s| s.id == id).unwrap();
+    assert_eq!(step("on-init").outcome, Outcome::Pass);
+    let confirm = step("confirm");
+    assert_eq!(confirm.outcome, Outcome::Manual);
+    assert!(confirm.reason.as_deref().unwrap().contains("--link-otp"), "{:?}", confirm.reason);
+    for id in ["link-confirm", "on-confirm", "linked", "links"] {
+        assert_eq!(step(id).outcome, Outcome::Manual, "{id}");
+        assert!(step(id).reason.as_deref().unwrap().starts_with("follows "), "{id}");
+    }
+}
+
+/// Each discovery and linking fault of the v3 reference HIP fails exactly the step that judges
+/// it; what follows from it is skipped, not failed.
+#[rstest]
+#[case::discover_wrong_count("discover-wrong-count", &["on-discover"])]
+#[case::discover_hitype_array("discover-hitype-array", &["on-discover"])]
+#[case::discover_no_matched_by("discover-no-matched-by", &["on-discover"])]
+#[case::link_wrong_transaction("link-wrong-transaction", &["on-init"])]
+#[case::v3_resp_not_response("v3-resp-not-response", &["on-share", "on-discover"])]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_v3_fault_of_the_reference_hip_fails_its_steps(#[case] fault: &str, #[case] expected: &[&str]) {
+    let args = ["--version", "v3", "--link-otp", LINK_OTP, "--fault", fault];
+    let report = judge_hip_with("hip-v3", &args, Some(LINK_OTP)).await;
+    assert_eq!(failed(&report), expected, "{fault}");
+    assert!(!report.passed());
+    for step in report.steps().filter(|s| s.outcome == Outcome::Fail) {
+        assert!(step.reason.as_deref().is_some_and(|r| !r.is_empty()), "{}", step.id);
+    }
+}
+
+/// The same faults in v0.5 where v0.5 has the field: a missing `patient.matchedBy`, another
+/// transactionId in the link on-init.
+#[rstest]
+#[case::discover_no_matched_by("discover-no-matched-by", &["on-discover"], "matchedBy")]
+#[case::link_wrong_transaction("link-wrong-transaction", &["on-init"], "transactionId")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v05_discovery_faults_fail_their_step(
+    #[case] fault: &str,
+    #[case] expected: &[&str],
+    #[case] why: &str,
+) {
+    let report = judge_hip_with("hip", &["--link-otp", LINK_OTP, "--fault", fault], Some(LINK_OTP)).await;
+    assert_eq!(failed(&report), expected, "{fault}");
+    let step = report.steps().find(|s| s.id == expected[0] && s.outcome == Outcome::Fail).unwrap();
+    assert!(step.reason.as_deref().unwrap().contains(why), "{:?}", step.reason);
 }
 
 /// A client's traffic, judged after the fact: the documented HPR flow done right passes; the

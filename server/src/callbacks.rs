@@ -50,6 +50,8 @@ pub struct Callback {
     pub receiver_id: String,
     /// The JSON body.
     pub body: Value,
+    /// Headers beyond the token, the receiver id and the content type (v3's envelope).
+    pub headers: Vec<(&'static str, String)>,
     /// Told the delivery's outcome (a share records it).
     pub on_delivered: Option<OnDelivered>,
     /// A token to send instead of a fresh gateway one (tests of a HIP's token checks).
@@ -184,14 +186,15 @@ async fn deliver(d: &Dispatcher, client: &reqwest::Client, cb: &Callback) -> Del
     let mut last = Delivery { status: None, error: None, attempts: 0 };
     for attempt in 1..=ATTEMPTS {
         let token = cb.token.clone().unwrap_or_else(|| d.token());
-        let sent = client
+        let mut request = client
             .post(&url)
             .header("Authorization", format!("Bearer {token}"))
             .header(header, &cb.receiver_id)
-            .header("Content-Type", "application/json")
-            .json(&cb.body)
-            .send()
-            .await;
+            .header("Content-Type", "application/json");
+        for (name, value) in &cb.headers {
+            request = request.header(*name, value);
+        }
+        let sent = request.json(&cb.body).send().await;
         last.attempts = attempt;
         match sent {
             Ok(res) => {

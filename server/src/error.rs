@@ -22,17 +22,26 @@ pub struct ApiError {
     pub rule: &'static str,
     /// What was wrong, naming the field.
     pub message: String,
+    /// The gateway's own error code (`2429`, `"ABDM-1030"`), where the gateway has one for this
+    /// refusal; 1000 otherwise.
+    pub code: Option<serde_json::Value>,
 }
 
 impl ApiError {
     /// A refusal with this status and rule.
     pub fn new(status: StatusCode, rule: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, field: None, rule, message: message.into() }
+        ApiError { status, field: None, rule, message: message.into(), code: None }
     }
 
     /// Names the field at fault.
     pub fn field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
+        self
+    }
+
+    /// Carries the gateway's own error code in `error.code`.
+    pub fn code(mut self, code: serde_json::Value) -> Self {
+        self.code = Some(code);
         self
     }
 
@@ -70,7 +79,7 @@ impl ApiError {
                 "message": format!(" (rule {})", self.rule),
                 "attribute": self.field.as_ref().map(|f| json!({"key": f})),
             }],
-            "error": {"code": 1000, "message": self.message},
+            "error": {"code": self.code.clone().unwrap_or(json!(1000)), "message": self.message},
         })
     }
 }

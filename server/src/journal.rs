@@ -179,7 +179,9 @@ pub async fn record(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let path = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
-    if path == "/_sandbox" || path.starts_with("/_sandbox/") || path.starts_with("/_sandbox?") {
+    // The control API is not journalled, except the pushes HIPs make to the sandbox as HIU.
+    let control = path == "/_sandbox" || path.starts_with("/_sandbox/") || path.starts_with("/_sandbox?");
+    if control && !path.starts_with("/_sandbox/data-push/") {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let Some(journal) = req.app_data::<web::Data<Journal>>().cloned() else {

@@ -113,6 +113,9 @@ pub struct Config {
     pub journal_capacity: usize,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// The base URL HIPs reach the sandbox at, for the `dataPushUrl` of HI requests; the
+    /// listening address when `None`.
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -123,6 +126,7 @@ impl Default for Config {
             fixtures: Fixtures::default_set(),
             journal_capacity: 5_000,
             workers: 1,
+            public_url: None,
         }
     }
 }
@@ -151,6 +155,7 @@ impl Sandbox {
         }
         let addr =
             server.addrs().first().copied().ok_or_else(|| std::io::Error::other("no address bound"))?;
+        state.shared.set_public_url(config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")));
         let server = server.run();
         let handle = server.handle();
         let server = tokio::spawn(server);

@@ -28,6 +28,8 @@ pub struct Shared {
     pub accounts: Accounts,
     /// Callbacks to bridges, and the scripted faults.
     pub callbacks: Data<Dispatcher>,
+    /// The address HIPs reach this sandbox at (for `dataPushUrl`), set once it listens.
+    public_url: std::sync::OnceLock<String>,
 }
 
 impl Shared {
@@ -39,7 +41,25 @@ impl Shared {
         let accounts = Accounts::default();
         accounts.reset(&fixtures);
         let callbacks = Data::new(Dispatcher::new(journal.clone(), Data::new(Faults::default()), signer));
-        Shared { clock, fixtures, journal, outbox: Outbox::new(journal_capacity), accounts, callbacks }
+        Shared {
+            clock,
+            fixtures,
+            journal,
+            outbox: Outbox::new(journal_capacity),
+            accounts,
+            callbacks,
+            public_url: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Where HIPs reach this sandbox (`http://127.0.0.1:PORT` unless `serve --public-url` says).
+    pub fn public_url(&self) -> &str {
+        self.public_url.get().map(String::as_str).unwrap_or("http://127.0.0.1")
+    }
+
+    /// Sets [`Shared::public_url`], once.
+    pub fn set_public_url(&self, url: String) {
+        let _ = self.public_url.set(url.trim_end_matches('/').to_string());
     }
 
     /// Back to the state right after start-up: virtual time equal to real time, no journal,

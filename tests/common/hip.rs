@@ -29,6 +29,12 @@ pub struct Recorded {
     pub hiu_id: Option<String>,
     /// The Authorization header.
     pub authorization: Option<String>,
+    /// The v3 envelope headers: `REQUEST-ID`, `TIMESTAMP`, `X-CM-ID`.
+    pub request_id: Option<String>,
+    /// `TIMESTAMP`.
+    pub timestamp: Option<String>,
+    /// `X-CM-ID`.
+    pub cm_id: Option<String>,
     /// The JSON body; a body that is not JSON is kept as a string.
     pub body: Value,
     /// When the request arrived (before any scripted delay of the answer).
@@ -79,6 +85,9 @@ async fn receive(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) 
         hip_id: header("X-HIP-ID"),
         hiu_id: header("X-HIU-ID"),
         authorization: header("Authorization"),
+        request_id: header("REQUEST-ID"),
+        timestamp: header("TIMESTAMP"),
+        cm_id: header("X-CM-ID"),
         body,
         at,
     };

@@ -119,6 +119,8 @@ async fn add_contexts_names_the_malformed_field() {
     let mut empty = add_contexts_body(&rid(), "t", "PAT-1", &[]);
     gw.call(ADD_CONTEXTS, empty.clone()).await.refused(400, "link.patient.careContexts", "required");
     empty["link"]["patient"].as_object_mut().unwrap().remove("display");
+    // A request id is spent once seen, whatever became of the request.
+    empty["requestId"] = json!(rid());
     gw.call(ADD_CONTEXTS, empty).await.refused(400, "link.patient.display", "required");
     let mut no_display = add_contexts_body(&rid(), "t", "PAT-1", &["CC-1"]);
     no_display["link"]["patient"]["careContexts"][0].as_object_mut().unwrap().remove("display");

@@ -122,12 +122,13 @@ async fn an_on_share_after_thirty_seconds_is_late() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_on_share_for_an_unknown_share_is_accepted_and_journalled() {
+async fn an_on_share_for_an_unknown_share_is_refused_and_journalled() {
     let gw = setup().await;
     let unknown = rid();
     let ack = gw.on_share("v0.5", &unknown, ASHA, None).await;
-    assert_eq!(ack.status, 202, "{}", ack.body);
-    assert_eq!(ack.body["rule"], "txn-unknown", "{}", ack.body);
+    assert_eq!(ack.status, 400, "{}", ack.body);
+    assert_eq!(ack.body["rule"], "resp-unknown", "{}", ack.body);
+    assert_eq!(ack.body["error"]["code"], 2500, "{}", ack.body);
     assert_eq!(ack.body["field"], "resp.requestId");
     assert!(ack.body["message"].as_str().is_some_and(|m| m.contains("resp.requestId")), "{}", ack.body);
 
@@ -140,8 +141,8 @@ async fn an_on_share_for_an_unknown_share_is_accepted_and_journalled() {
         .find(|e| e["direction"] == "inbound" && e["path"] == "/gateway/v0.5/patients/profile/on-share")
         .cloned()
         .expect("the on-share is journalled");
-    assert_eq!(entry["status"], 202);
-    assert_eq!(entry["responseBody"]["rule"], "txn-unknown", "{entry}");
+    assert_eq!(entry["status"], 400);
+    assert_eq!(entry["responseBody"]["rule"], "resp-unknown", "{entry}");
     assert_eq!(entry["requestBody"]["resp"]["requestId"], json!(unknown));
 }
 

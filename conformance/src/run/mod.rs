@@ -27,6 +27,10 @@ pub use failure::{Failure, FailureKind};
 use result::ms;
 pub use result::{Outcome, RunReport, ScenarioResult, StepResult};
 
+/// The OTP the runner says it sent the patient when it plays the HIP in user-initiated linking
+/// (`{{target.linkOtp}}` against a gateway).
+pub const RUNNER_LINK_OTP: &str = "112233";
+
 /// Where the scenarios run.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -34,7 +38,8 @@ pub struct Target {
     pub base: String,
     /// Whether the target is this sandbox (its control API: reset, outbox, clock, journal).
     pub sandbox: bool,
-    /// Credentials and other values scenarios read as `{{target.*}}`.
+    /// Credentials and other values scenarios read as `{{target.*}}` (`clientId`, `clientSecret`,
+    /// `hipId`, `apiKey`, and `linkOtp`: the OTP a HIP under test sent the patient).
     pub values: Value,
     /// The fixtures scenarios read as `{{fixture.*}}`.
     pub fixture: Value,
@@ -89,6 +94,7 @@ async fn run_scenario(
         vars: scenario_vars(s, target, inbox),
         captured_by: BTreeMap::new(),
         not_passed: BTreeSet::new(),
+        manual: BTreeSet::new(),
         not_applicable: BTreeSet::new(),
     };
     let mut steps = Vec::new();
@@ -121,7 +127,15 @@ async fn run_scenario(
 fn scenario_vars(s: &Scenario, target: &Target, inbox: &inbox::Running) -> Vars {
     let mut vars: Vars = BTreeMap::new();
     vars.insert("fixture".into(), target.fixture.clone());
-    vars.insert("target".into(), target.values.clone());
+    let mut values = target.values.clone();
+    // Against a gateway the runner plays the HIP, so it knows the OTP "its" patient is sent when
+    // linking records; against a HIP only the HIP does (`check --link-otp`).
+    if let Some(v) = values.as_object_mut().filter(|_| target.mode == Mode::Gateway) {
+        if v.get("linkOtp").is_none_or(Value::is_null) {
+            v.insert("linkOtp".into(), json!(RUNNER_LINK_OTP));
+        }
+    }
+    vars.insert("target".into(), values);
     // Where the gateway's messages for the HIP go: the runner's inbox, or the HIP under test.
     let bridge = target.hip_url.clone().unwrap_or_else(|| inbox.url.clone());
     vars.insert("inbox".into(), json!({"url": bridge}));

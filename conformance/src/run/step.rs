@@ -12,7 +12,7 @@ use super::exchange::{Exchange, Halt};
 use super::failure::{Failure, FailureKind};
 use super::result::{applies_not, Outcome, StepResult, NOT_IN_MODE, SANDBOX_ONLY};
 use super::{assert, inbox, observe, send, Target};
-use crate::scenario::template::{references, Vars};
+use crate::scenario::template::{references, render_str, Vars};
 use crate::scenario::{Expect, ExpectLines, Mode, Role, Status, Step};
 
 /// What a scenario's steps share while it runs.
@@ -27,6 +27,8 @@ pub(crate) struct Context<'a> {
     /// Which step captures each name.
     pub captured_by: BTreeMap<String, String>,
     pub not_passed: BTreeSet<String>,
+    /// Steps reported manual: the steps that follow from them are checked by hand too.
+    pub manual: BTreeSet<String>,
     /// Steps that did not apply to this target (sandbox-only against a real gateway, another
     /// mode's step).
     pub not_applicable: BTreeSet<String>,
@@ -37,6 +39,9 @@ impl Context<'_> {
     pub fn record(&mut self, step: &Step, result: &StepResult) {
         if result.outcome != Outcome::Pass {
             self.not_passed.insert(step.id.clone());
+        }
+        if result.outcome == Outcome::Manual {
+            self.manual.insert(step.id.clone());
         }
         if result.outcome == Outcome::Skipped && result.reason.as_deref().is_some_and(applies_not) {
             self.not_applicable.insert(step.id.clone());
@@ -65,6 +70,9 @@ pub(crate) async fn run_step(step: &Step, ctx: &mut Context<'_>) -> StepResult {
         Ok(part) => part,
         Err((outcome, reason)) => return result.not_run(outcome, reason),
     };
+    if let Some(reason) = by_hand(step, ctx) {
+        return result.not_run(Outcome::Manual, reason);
+    }
     if let Some(reason) = blocked(step, &part, ctx) {
         return result.not_run(Outcome::Skipped, reason);
     }
@@ -98,7 +106,22 @@ fn applies(step: &Step, ctx: &Context<'_>) -> Result<Part, (Outcome, String)> {
     if step.sandbox_only && !ctx.target.sandbox {
         return Err((Outcome::Skipped, format!("{SANDBOX_ONLY}: uses the sandbox's control API")));
     }
-    part(step, ctx.target.mode).map_err(|why| (Outcome::Skipped, why))
+    let part = part(step, ctx.target.mode).map_err(|why| (Outcome::Skipped, why))?;
+    if let Some(m) = &step.manual_unless {
+        let known = render_str(&m.known, &ctx.vars)
+            .is_ok_and(|v| !v.is_null() && v.as_str().is_none_or(|s| !s.trim().is_empty()));
+        if !known {
+            return Err((Outcome::Manual, m.why.clone()));
+        }
+    }
+    Ok(part)
+}
+
+/// Why a step is checked by hand: a step it depends on is (its message cannot be told apart, or
+/// sent, without what that step would have done).
+fn by_hand(step: &Step, ctx: &Context<'_>) -> Option<String> {
+    let dep = dependencies(step, &ctx.captured_by).into_iter().find(|d| ctx.manual.contains(d))?;
+    Some(format!("follows {dep}, which is checked by hand"))
 }
 
 fn part(step: &Step, mode: Mode) -> Result<Part, String> {
@@ -157,7 +180,8 @@ fn blocked(step: &Step, part: &Part, ctx: &Context<'_>) -> Option<String> {
     (!names.is_empty()).then(|| format!("depends on {} which did not pass", names.join(", ")))
 }
 
-/// The steps a step depends on: those it names in `needs`, and those whose captures it uses.
+/// The steps a step depends on: those it names in `needs`, and those whose captures it uses
+/// (in its request, or in what it expects of a body or a header).
 fn dependencies(step: &Step, captured_by: &BTreeMap<String, String>) -> Vec<String> {
     let mut deps = step.needs.clone();
     let mut values = Vec::new();
@@ -169,6 +193,7 @@ fn dependencies(step: &Step, captured_by: &BTreeMap<String, String>) -> Vec<Stri
     for a in step.expect.body.iter().chain(&step.sent) {
         values.extend(a.check.equals.clone());
     }
+    values.extend(step.expect.headers.values().filter_map(|c| c.equals.clone()));
     for v in values {
         for name in references(&v).unwrap_or_default() {
             if let Some(id) = captured_by.get(&name) {

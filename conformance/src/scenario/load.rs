@@ -159,6 +159,9 @@ fn check(s: &Scenario) -> Vec<LoadError> {
                 templated.push(("request.body".into(), b.clone()));
             }
         }
+        if let Some(m) = &step.manual_unless {
+            templated.push(("manual_unless.known".into(), Value::String(m.known.clone())));
+        }
         for (k, c) in &step.expect.headers {
             check_check(c, &format!("expect.headers.{k}"), &mut templated, &mut |m| {
                 err(at, format!("{where_}: {m}"))

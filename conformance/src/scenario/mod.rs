@@ -8,6 +8,6 @@ pub(crate) mod template;
 
 pub use load::{load_dir, load_file, parse as parse_text, LoadError};
 pub use model::{
-    Assertion, Check, Expect, ExpectLines, Mode, Request, Requirement, Role, Row, Scenario, Status, Step,
-    StepLines,
+    Assertion, Check, Expect, ExpectLines, ManualUnless, Mode, Request, Requirement, Role, Row, Scenario,
+    Status, Step, StepLines,
 };

@@ -100,6 +100,10 @@ pub struct Step {
     /// Not run: a UI-only row, with the reason.
     #[serde(default)]
     pub manual: Option<String>,
+    /// Reported manual, with its reason, when a value only the target knows was not given (the
+    /// OTP a HIP sent the patient, from `check --link-otp`).
+    #[serde(default)]
+    pub manual_unless: Option<ManualUnless>,
     /// Only against the sandbox (uses its control API), skipped against a real gateway.
     #[serde(default)]
     pub sandbox_only: bool,
@@ -141,6 +145,17 @@ pub struct Step {
     /// Set by the loader: where the step's expectations stand in the file.
     #[serde(skip)]
     pub lines: StepLines,
+}
+
+/// A value a step needs that may not be known, and why the step is checked by hand without it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualUnless {
+    /// A template (`"{{target.linkOtp}}"`); the step runs when it renders to a value that is
+    /// neither null nor empty.
+    pub known: String,
+    /// Why the step is manual when the value is not known.
+    pub why: String,
 }
 
 /// Where the parts of a step stand in its file (1-based lines), for failures to point at; a

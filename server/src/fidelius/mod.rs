@@ -325,6 +325,22 @@ pub fn decrypt_bytes(
         .map_err(|_| FideliusError::new(Input::EncryptedData, Problem::TagMismatch))
 }
 
+/// Decrypts with an already computed shared secret, used as the HKDF input exactly as given:
+/// how a receiver tells which mistake a sender made (a secret not left-padded, say).
+pub fn decrypt_with_secret(
+    encrypted_data: &str,
+    shared_secret: &[u8],
+    sender_nonce: &str,
+    requester_nonce: &str,
+) -> Result<Vec<u8>, FideliusError> {
+    let sealed = decode(Input::EncryptedData, encrypted_data)?;
+    let session = session_key(shared_secret, sender_nonce, requester_nonce)?;
+    let cipher = Aes256Gcm::new(&session.aes_key.into());
+    cipher
+        .decrypt(Nonce::from_slice(&session.iv), sealed.as_slice())
+        .map_err(|_| FideliusError::new(Input::EncryptedData, Problem::TagMismatch))
+}
+
 /// [`decrypt_bytes`], for a UTF-8 plaintext (a FHIR bundle is JSON, hence UTF-8).
 pub fn decrypt(
     encrypted_data: &str,

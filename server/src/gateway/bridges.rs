@@ -1,14 +1,17 @@
 //! Bridges: a client registers the URL the gateway calls it back at (`PATCH
-//! /gateway/v1/bridges`, also under `/devservice`) and the HIP/HIU services it runs
-//! (`addUpdateServices`); `getServices` lists them. A service id belongs to one client only; a
-//! fixture facility's HIP id belongs to its client until registered otherwise. Every callback of
-//! every flow goes to the bridge of the client owning the receiving service ([`send`]).
+//! /gateway/v1/bridges`, also under `/devservice`; v3: `PATCH /api/hiecm/gateway/v3/bridge/url`)
+//! and the HIP/HIU services it runs (`addUpdateServices`); `getServices` (v3: `bridge-services`)
+//! lists them. A service id belongs to one client only; a fixture facility's HIP id belongs to its
+//! client until registered otherwise. Every callback of every flow goes to the bridge of the
+//! client owning the receiving service ([`send`]), in the version its URL was registered with:
+//! the v3 call makes a v3 bridge, called on `{bridge}/api/v3/...`.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use dashmap::DashMap;
 use serde_json::{json, Value};
 
+use super::envelope::{not_yours, Message, Version};
 use super::sessions::caller;
 use crate::body::{JsonBody, Obj};
 use crate::callbacks::{Callback, Receiver};
@@ -19,6 +22,7 @@ use crate::shared::Shared;
 #[derive(Debug, Clone, Default)]
 struct Bridge {
     url: Option<String>,
+    version: Version,
     services: Vec<Value>,
 }
 
@@ -50,6 +54,26 @@ impl Bridges {
     pub fn url_of(&self, client_id: &str) -> Option<String> {
         self.map.get(client_id).and_then(|b| b.url.clone())
     }
+
+    /// The client owning a HIP and its bridge URL, or why there is none to call (`hipId`).
+    pub fn route(&self, sh: &Shared, hip: &str) -> ApiResult<(String, String)> {
+        let client = self.owner_of(sh, hip).ok_or_else(|| {
+            ApiError::rule("hipId", "hip-unknown", format!("{hip} is not a registered HIP"))
+        })?;
+        let base = self.url_of(&client).ok_or_else(|| {
+            ApiError::rule(
+                "hipId",
+                "no-bridge",
+                format!("client {client} of {hip} has no bridge URL (PATCH /gateway/v1/bridges)"),
+            )
+        })?;
+        Ok((client, base))
+    }
+
+    /// The version the client owning a service registered its URL in (v0.5 when none).
+    pub fn version_of(&self, sh: &Shared, service_id: &str) -> Version {
+        self.owner_of(sh, service_id).and_then(|c| self.map.get(&c).map(|b| b.version)).unwrap_or_default()
+    }
 }
 
 /// The HIP id of a fixture facility's client, where the caller's own HIP must be named.
@@ -69,66 +93,71 @@ pub fn require_own(
     req: &HttpRequest,
     id: &str,
     field: &str,
+    version: Version,
 ) -> ApiResult<()> {
     let me = caller(req);
     if bridges.owner_of(sh, id).as_deref() == Some(me.as_str()) {
         return Ok(());
     }
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "requester-not-yours",
-        format!("{field}: {id} is not a service of client {me}"),
-    )
-    .field(field))
+    Err(not_yours(field, id, &me, version))
 }
 
-/// Queues a callback to the bridge of the client owning `receiver_id`, followed, once it has
-/// been delivered, by the `then` callbacks to the same receiver. With no bridge URL registered
-/// it is journalled as not sent.
+/// Queues a message to the bridge of the client owning `receiver_id`, followed, once it has
+/// been delivered, by the `then` messages to the same receiver. With no bridge URL registered it
+/// is journalled as not sent. Returns the client it goes to.
 pub fn send(
     sh: &Shared,
     bridges: &Bridges,
     (receiver, receiver_id): (Receiver, &str),
-    path: &str,
-    body: Value,
-    then: Vec<(&str, Value)>,
-) {
-    let Some(base) = bridges.owner_of(sh, receiver_id).and_then(|c| bridges.url_of(&c)) else {
+    msg: Message,
+    then: Vec<Message>,
+) -> Option<String> {
+    let client = bridges.owner_of(sh, receiver_id);
+    let Some(base) = client.as_ref().and_then(|c| bridges.url_of(c)) else {
         let why = format!("no bridge URL is registered for {receiver_id}");
-        sh.callbacks.not_sent(path, &body, why);
-        return;
+        sh.callbacks.not_sent(&msg.path, &msg.body, why);
+        return None;
     };
-    let callback = |path: &str, body: Value, then: Option<Box<Callback>>| Callback {
+    let callback = |m: Message, then: Option<Box<Callback>>| Callback {
         base: base.clone(),
-        path: path.to_string(),
+        path: m.path,
         receiver,
         receiver_id: receiver_id.to_string(),
-        body,
+        body: m.body,
+        headers: m.headers,
         on_delivered: None,
         token: None,
         then,
     };
     let mut next: Option<Box<Callback>> = None;
-    for (p, b) in then.into_iter().rev() {
-        next = Some(Box::new(callback(p, b, next)));
+    for m in then.into_iter().rev() {
+        next = Some(Box::new(callback(m, next)));
     }
-    sh.callbacks.send(callback(path, body, next));
+    sh.callbacks.send(callback(msg, next));
+    client
 }
 
-/// `PATCH bridges {url}`: the caller's callback URL.
+/// `PATCH bridges {url}` (v0.5, answered 200) or `PATCH bridge/url` (v3, answered 202): the
+/// caller's callback URL, and the version it is called in.
 pub async fn set_url(
     bridges: web::Data<Bridges>,
     req: HttpRequest,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
+    let version = if req.path().starts_with("/api/hiecm/") { Version::V3 } else { Version::V05 };
     let url = body.str("url")?;
     let parsed = reqwest::Url::parse(url)
         .map_err(|_| ApiError::bad("url", "url", format!("{url:?} is not an absolute http(s) URL")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(ApiError::bad("url", "url", "must be an http or https URL with a host"));
     }
-    bridges.map.entry(caller(&req)).or_default().url = Some(url.trim_end_matches('/').to_string());
-    Ok(HttpResponse::Ok().finish())
+    let mut bridge = bridges.map.entry(caller(&req)).or_default();
+    bridge.url = Some(url.trim_end_matches('/').to_string());
+    bridge.version = version;
+    Ok(match version {
+        Version::V05 => HttpResponse::Ok().finish(),
+        Version::V3 => HttpResponse::Accepted().finish(),
+    })
 }
 
 /// `addUpdateServices`: an array of services or a single one, `{id, name, type|types, active,

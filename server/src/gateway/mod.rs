@@ -7,14 +7,21 @@
 //! | [`bridges`] | a client's callback URL and services; where every callback goes |
 //! | [`share`] | the profile share a patient starts by scanning a HIP's QR code |
 //! | [`user_auth`] | user auth that yields a linking token or the patient's KYC |
-//! | [`linking`] | HIP-initiated care-context linking and context notify |
+//! | [`linking`] | HIP-initiated care-context linking (v0.5 add-contexts, v3 generate-token and link) and context notify |
+//! | [`discovery`] | user-initiated discovery and linking, the sandbox playing the patient's app |
+//! | [`consent`] | consent notify to the HIP (GRANTED, REVOKED, EXPIRED) and its on-notify |
+//! | [`dataflow`] | the HI request to the HIP, its Fidelius-encrypted push, the transfer notify |
 //!
-//! beside [`envelope`], the message envelope they share. Every call but sessions, certs, OpenID
-//! configuration and heartbeat needs a valid, unexpired session token this gateway signed.
+//! beside [`envelope`], the two envelopes (v0.5 and HIE-CM v3, under `/api/hiecm`) and the request
+//! hygiene every message passes. Every call but sessions, v0.5 certs, OpenID configuration and
+//! heartbeat needs a valid, unexpired session token this gateway signed.
 //! Asynchronous calls are answered 202 at once and their results go to the caller's bridge URL
 //! as callbacks ([`crate::callbacks`]). Each flow keeps its own state, registered as app data.
 
 pub mod bridges;
+pub mod consent;
+pub mod dataflow;
+pub mod discovery;
 pub mod envelope;
 pub mod linking;
 pub mod sessions;
@@ -39,13 +46,25 @@ pub struct Gateway {
     pub auth: web::Data<user_auth::UserAuth>,
     /// Linked care contexts.
     pub links: web::Data<linking::Links>,
+    /// User-initiated discoveries.
+    pub discoveries: web::Data<discovery::Discoveries>,
+    /// Consents granted to the sandbox HIU.
+    pub consents: web::Data<consent::Consents>,
+    /// HI requests and what the HIPs pushed.
+    pub transfers: web::Data<dataflow::Transfers>,
+    /// Request ids seen and requests awaiting their answers.
+    pub hygiene: web::Data<envelope::Hygiene>,
 }
 
 impl Gateway {
     /// A gateway with nothing registered, reading time from `clock`.
     pub fn new(clock: Clock) -> Self {
         Gateway {
-            sessions: web::Data::new(sessions::Sessions::new(clock)),
+            sessions: web::Data::new(sessions::Sessions::new(clock.clone())),
+            discoveries: web::Data::default(),
+            consents: web::Data::default(),
+            transfers: web::Data::default(),
+            hygiene: web::Data::new(envelope::Hygiene::new(clock)),
             bridges: web::Data::default(),
             shares: web::Data::default(),
             auth: web::Data::new(crate::store::Store::with_ttl(user_auth::AUTH_EXPIRY)),
@@ -60,11 +79,15 @@ impl Gateway {
         self.shares.reset();
         self.auth.clear();
         self.links.reset();
+        self.discoveries.reset();
+        self.consents.reset();
+        self.transfers.reset();
+        self.hygiene.reset();
     }
 
     /// Drops expired shares and transactions; returns how many.
     pub fn sweep(&self, now: Millis) -> usize {
-        self.shares.sweep(now) + self.auth.sweep(now)
+        self.shares.sweep(now) + self.auth.sweep(now) + self.discoveries.sweep(now) + self.hygiene.sweep(now)
     }
 
     /// Live user-auth transactions.
@@ -78,16 +101,23 @@ impl Gateway {
             .app_data(self.bridges.clone())
             .app_data(self.shares.clone())
             .app_data(self.auth.clone())
-            .app_data(self.links.clone());
+            .app_data(self.links.clone())
+            .app_data(self.discoveries.clone())
+            .app_data(self.consents.clone())
+            .app_data(self.transfers.clone())
+            .app_data(self.hygiene.clone());
     }
 }
 
-/// The gateway's routes.
+/// The gateway's routes: v0.5 under `/gateway` (and `/devservice` for bridges), v3 under
+/// `/api/hiecm`, each flow's handler serving both.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/gateway/v0.5/sessions", web::post().to(sessions::sessions))
         .route("/gateway/v0.5/certs", web::get().to(sessions::certs))
         .route("/gateway/v0.5/.well-known/openid-configuration", web::get().to(sessions::openid))
-        .route("/gateway/v0.5/heartbeat", web::get().to(sessions::heartbeat));
+        .route("/gateway/v0.5/heartbeat", web::get().to(sessions::heartbeat))
+        .route("/api/hiecm/gateway/v3/sessions", web::post().to(sessions::sessions))
+        .route("/api/hiecm/gateway/v3/.well-known/openid-configuration", web::get().to(sessions::openid));
     for prefix in ["/gateway", "/devservice"] {
         cfg.service(
             web::scope(&format!("{prefix}/v1/bridges"))
@@ -109,6 +139,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/v0.5/users/auth/confirm", web::post().to(user_auth::confirm))
             .route("/v0.5/users/auth/on-notify", web::post().to(user_auth::on_notify))
             .route("/v0.5/links/link/add-contexts", web::post().to(linking::add_contexts))
-            .route("/v0.5/links/context/notify", web::post().to(linking::context_notify)),
+            .route("/v0.5/links/context/notify", web::post().to(linking::context_notify))
+            .route("/v0.5/care-contexts/on-discover", web::post().to(discovery::on_discover))
+            .route("/v0.5/links/link/on-init", web::post().to(discovery::on_init))
+            .route("/v0.5/links/link/on-confirm", web::post().to(discovery::on_confirm))
+            .route("/v0.5/consents/hip/on-notify", web::post().to(consent::on_notify))
+            .route("/v0.5/health-information/hip/on-request", web::post().to(dataflow::on_request))
+            .route("/v0.5/health-information/notify", web::post().to(dataflow::notify)),
+    );
+    const UIL: &str = "/user-initiated-linking/v3";
+    cfg.service(
+        web::scope("/api/hiecm")
+            .wrap(from_fn(sessions::authenticate))
+            .route("/gateway/v3/certs", web::get().to(sessions::certs))
+            .route("/gateway/v3/bridge/url", web::patch().to(bridges::set_url))
+            .route("/gateway/v3/bridge-services", web::get().to(bridges::get_services))
+            .route("/gateway/v3/bridge/addUpdateServices", web::post().to(bridges::add_services))
+            .route("/patient-share/v3/on-share", web::post().to(share::on_share))
+            .route("/v3/token/generate-token", web::post().to(linking::generate_token))
+            .route("/hip/v3/link/carecontext", web::post().to(linking::link_carecontext))
+            .route("/hip/v3/link/context/notify", web::post().to(linking::context_notify))
+            .route(&format!("{UIL}/patient/care-context/on-discover"), web::post().to(discovery::on_discover))
+            .route(&format!("{UIL}/link/care-context/on-init"), web::post().to(discovery::on_init))
+            .route(&format!("{UIL}/link/care-context/on-confirm"), web::post().to(discovery::on_confirm))
+            .route("/consent/v3/request/hip/on-notify", web::post().to(consent::on_notify))
+            .route("/data-flow/v3/health-information/hip/on-request", web::post().to(dataflow::on_request))
+            .route("/data-flow/v3/health-information/notify", web::post().to(dataflow::notify)),
     );
 }

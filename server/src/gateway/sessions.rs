@@ -13,6 +13,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::envelope::{require_cm_id, Hygiene, Version};
 use crate::body::{bearer, header, JsonBody};
 use crate::clock::{Clock, Millis};
 use crate::crypto;
@@ -133,8 +134,18 @@ pub fn bad_token(kind: &str) -> Option<String> {
     }
 }
 
-/// `{clientId, clientSecret, grantType?, refreshToken?}` → a session.
-pub async fn sessions(sh: web::Data<Shared>, body: JsonBody) -> ApiResult<HttpResponse> {
+/// `{clientId, clientSecret, grantType?, refreshToken?}` → a session. The v3 call carries the
+/// v3 envelope (`REQUEST-ID`, `TIMESTAMP`, `X-CM-ID`), checked like every v3 message.
+pub async fn sessions(
+    sh: web::Data<Shared>,
+    hygiene: web::Data<Hygiene>,
+    req: HttpRequest,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
+    if req.path().starts_with("/api/hiecm/") {
+        require_cm_id(&req)?;
+        hygiene.request(&req, &body, Version::V3)?;
+    }
     // Exactly `application/json`: some clients compare the Content-Type as a string.
     Ok(HttpResponse::Ok().content_type("application/json").body(session(&sh, &body)?.to_string()))
 }
@@ -196,11 +207,15 @@ pub async fn certs() -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(crypto::jwks_json())
 }
 
-/// `GET .well-known/openid-configuration`: where the JWKS is.
+/// `GET .well-known/openid-configuration`: where the JWKS is (the certs of the same version).
 pub async fn openid(req: HttpRequest) -> HttpResponse {
     let info = req.connection_info();
-    HttpResponse::Ok()
-        .json(json!({"jwks_uri": format!("{}://{}/gateway/v0.5/certs", info.scheme(), info.host())}))
+    let certs = if req.path().starts_with("/api/hiecm/") {
+        "/api/hiecm/gateway/v3/certs"
+    } else {
+        "/gateway/v0.5/certs"
+    };
+    HttpResponse::Ok().json(json!({"jwks_uri": format!("{}://{}{certs}", info.scheme(), info.host())}))
 }
 
 /// `GET heartbeat`.

@@ -1,9 +1,10 @@
 //! Profile share: a patient scans a HIP's QR code `{hipId, code}` in their PHR app and the gateway
-//! pushes their profile to the HIP's bridge (`{bridge}/v0.5/patients/profile/share`, or `v1.0`
-//! with the intent and location). The HIP answers 202 and then calls
-//! `/gateway/{v0.5|v1.0}/patients/profile/on-share` with the same requestId, the patient's
-//! healthId and a token number, within 30 s. What became of each share, delivery and on-share
-//! checked, is kept for `GET /_sandbox/share-profile/{requestId}`.
+//! pushes their profile to the HIP's bridge (`{bridge}/v0.5/patients/profile/share`, `v1.0` with
+//! the intent and location, or v3's `{bridge}/api/v3/hip/patient/share` with `metaData`). The HIP
+//! answers 202 and then calls `/gateway/{v0.5|v1.0}/patients/profile/on-share` (v3:
+//! `/api/hiecm/patient-share/v3/on-share`) answering that request, with the patient's address and
+//! a token number, within 30 s. What became of each share, delivery and on-share checked, is kept
+//! for `GET /_sandbox/share-profile/{requestId}`.
 
 use std::sync::Arc;
 
@@ -12,7 +13,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::bridges::Bridges;
-use super::envelope::{request_id, require_cm_id};
+use super::envelope::{require_cm_id, Hygiene, Version};
+use super::sessions::caller;
 use crate::accounts::AbhaAccount;
 use crate::body::JsonBody;
 use crate::callbacks::{Callback, Delivery, Receiver};
@@ -86,8 +88,8 @@ pub struct ShareRequest<'a> {
     pub code: &'a str,
     /// The patient's ABHA address.
     pub address: &'a str,
-    /// `v0.5` or `v1.0`.
-    pub version: &'static str,
+    /// `v0.5`, `v1.0` or `v3`; `None`: the version the HIP's bridge was registered in.
+    pub version: Option<&'static str>,
     /// The patient's location (v1.0).
     pub latitude: String,
     /// The patient's location (v1.0).
@@ -101,50 +103,56 @@ pub struct ShareRequest<'a> {
 pub fn share_profile(
     sh: &Shared,
     bridges: &Bridges,
+    hygiene: &Hygiene,
     shares: &web::Data<Shares>,
     r: ShareRequest,
 ) -> ApiResult<Uuid> {
-    let client = bridges.owner_of(sh, r.hip_id).ok_or_else(|| {
-        ApiError::rule("hipId", "hip-unknown", format!("{} is not a registered HIP", r.hip_id))
-    })?;
-    let base = bridges.url_of(&client).ok_or_else(|| {
-        ApiError::rule(
-            "hipId",
-            "no-bridge",
-            format!("client {client} of {} has no bridge URL (PATCH /gateway/v1/bridges)", r.hip_id),
-        )
-    })?;
+    let (client, base) = bridges.route(sh, r.hip_id)?;
     let account = sh.accounts.by_address(r.address).ok_or_else(|| {
         ApiError::rule("abhaAddress", "abha-address-unknown", format!("no ABHA address {}", r.address))
     })?;
     let now = sh.clock.now();
-    let request_id = Uuid::new_v4();
-    let mut body = json!({
-        "requestId": request_id,
-        "timestamp": crate::clock::iso(now),
-        "profile": {"hipCode": r.code, "patient": patient_json(sh, &account, r.address, "NDHM_HEALTH_NUMBER")},
+    let version = r.version.unwrap_or(match bridges.version_of(sh, r.hip_id) {
+        Version::V05 => "v0.5",
+        Version::V3 => "v3",
     });
-    if r.version == "v1.0" {
-        body["intent"] = json!({"type": "REGISTRATION"});
-        body["location"] = json!({"latitude": r.latitude, "longitude": r.longitude});
-    }
+    let msg = if version == "v3" {
+        let patient = patient_v3(sh, &account, r.address);
+        let meta = json!({"hipId": r.hip_id, "context": r.code, "hprId": "", "latitude": r.latitude, "longitude": r.longitude});
+        let payload = json!({"intent": "PROFILE_SHARE", "metaData": meta, "profile": {"patient": patient}});
+        Version::V3.message(("", "/api/v3/hip/patient/share"), None, now, payload)
+    } else {
+        let patient = patient_json(sh, &account, r.address, "NDHM_HEALTH_NUMBER");
+        let mut payload = json!({"profile": {"hipCode": r.code, "patient": patient}});
+        if version == "v1.0" {
+            payload["intent"] = json!({"type": "REGISTRATION"});
+            payload["location"] = json!({"latitude": r.latitude, "longitude": r.longitude});
+        }
+        let path = format!("/{version}/patients/profile/share");
+        let mut msg = Version::V05.message((&path, ""), None, now, payload);
+        // The share's timestamp is ISO-8601 with a zone, as the gateway sends it.
+        msg.body["timestamp"] = json!(crate::clock::iso(now));
+        msg
+    };
     let share = Share {
         hip_id: r.hip_id.to_string(),
         code: r.code.to_string(),
         address: r.address.to_string(),
-        version: r.version,
+        version,
         sent_at: now,
         delivery: None,
         on_share: None,
     };
-    let id = shares.store.insert_with_id(request_id, share, now);
+    let id = shares.store.insert_with_id(msg.request_id, share, now);
+    hygiene.expect_answer(id, &client);
     let record = shares.clone();
     sh.callbacks.send(Callback {
         base,
-        path: format!("/{}/patients/profile/share", r.version),
+        path: msg.path,
         receiver: Receiver::Hip,
         receiver_id: r.hip_id.to_string(),
-        body,
+        body: msg.body,
+        headers: msg.headers,
         on_delivered: Some(Arc::new(move |outcome| {
             record.store.update(id, |s| s.delivery = Some(outcome));
         })),
@@ -152,6 +160,28 @@ pub fn share_profile(
         then: None,
     });
     Ok(id)
+}
+
+/// The patient as v3 shares it: every value a string, the ABHA number dashed.
+fn patient_v3(sh: &Shared, account: &AbhaAccount, address: &str) -> Value {
+    let p = &sh.fixtures.people[account.person];
+    let text = |n: Option<u8>| n.map(|n| n.to_string()).unwrap_or_default();
+    json!({
+        "abhaNumber": account.abha_number,
+        "abhaAddress": registered(account, address),
+        "name": p.name,
+        "gender": p.gender,
+        "dayOfBirth": text(p.day_of_birth),
+        "monthOfBirth": text(p.month_of_birth),
+        "yearOfBirth": p.year_of_birth.to_string(),
+        "address": {"line": p.address.line, "district": p.address.district, "state": p.address.state, "pincode": p.address.pincode},
+        "phoneNumber": account.mobile,
+    })
+}
+
+/// The address as registered, whatever case it was typed in.
+fn registered<'a>(account: &'a AbhaAccount, address: &'a str) -> &'a str {
+    account.addresses.iter().find(|a| a.eq_ignore_ascii_case(address)).map(String::as_str).unwrap_or(address)
 }
 
 /// The patient as the gateway shares it: demographics and identifiers of the address.
@@ -179,62 +209,97 @@ pub fn patient_json(sh: &Shared, account: &AbhaAccount, address: &str, number_ty
     })
 }
 
-/// HIP → gateway `on-share`: answered 202 whatever it matched, as the gateway accepts first.
-/// When it answers no share this gateway sent, the 202 carries a note saying why, which the
-/// journal keeps.
+/// HIP → gateway `on-share` (v0.5, v1.0 or v3): it must answer a share this gateway sent to the
+/// caller and not yet answered (else 400); answered 202, its outcome recorded on the share.
 pub async fn on_share(
     sh: web::Data<Shared>,
     shares: web::Data<Shares>,
+    hygiene: web::Data<Hygiene>,
     req: HttpRequest,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
+    let (version, path_version) = if req.path().starts_with("/api/hiecm/") {
+        (Version::V3, "v3")
+    } else if req.path().contains("/v1.0/") {
+        (Version::V05, "v1.0")
+    } else {
+        (Version::V05, "v0.5")
+    };
     require_cm_id(&req)?;
-    request_id(&body)?;
-    let ack = body.obj("acknowledgement")?;
-    let status = ack.str("status")?;
-    if !["SUCCESS", "FAILURE"].contains(&status) {
-        return Err(ApiError::bad("acknowledgement.status", "ack-status", "must be SUCCESS or FAILURE"));
-    }
-    let health_id = ack.str("healthId")?;
-    let v1 = req.path().contains("/v1.0/");
-    let token_number = if v1 { Some(ack.str("tokenNumber")?) } else { ack.opt_str("tokenNumber")? };
-    let answered = body.obj("resp")?.txn_id("requestId")?;
+    hygiene.request(&req, &body, version)?;
+    let ack = acknowledgement(&body, path_version)?;
+    let answered = hygiene.answers(&body, version, &caller(&req))?;
     let now = sh.clock.now();
-    let recorded = shares.store.step(answered, "resp.requestId", now, |share| {
-        let problems = problems(share, health_id, v1, now);
+    shares.store.update(answered, |share| {
+        let problems = problems(share, &ack, path_version, now);
         share.on_share = Some(json!({
             "receivedAt": crate::clock::iso(now),
-            "status": status,
-            "healthId": health_id,
-            "tokenNumber": token_number,
+            "status": ack.status,
+            "healthId": ack.address,
+            "tokenNumber": ack.token_number,
             "error": body.0.get("error"),
             "withinDeadline": now - share.sent_at <= SHARE_DEADLINE,
             "matched": problems.is_empty(),
             "problems": problems,
         }));
-        Ok(())
     });
-    match recorded {
-        Ok(()) => Ok(HttpResponse::Accepted().finish()),
-        Err(e) => {
-            let note = ApiError::rule(
-                "resp.requestId",
-                e.rule,
-                format!("answers no share this gateway sent ({})", e.message),
-            );
-            Ok(HttpResponse::Accepted().json(note.body()))
-        }
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// What an on-share says, in either version.
+struct Ack {
+    status: String,
+    address: Option<String>,
+    token_number: Option<String>,
+}
+
+fn acknowledgement(body: &JsonBody, version: &str) -> ApiResult<Ack> {
+    if version == "v3" {
+        // v3: `acknowledgement {abhaAddress, status, profile {context, tokenNumber, expiry}}`,
+        // or only `error` when the HIP failed.
+        let Some(ack) = body.root().opt_obj("acknowledgement")? else {
+            body.obj("error")?;
+            return Ok(Ack { status: "FAILURE".into(), address: None, token_number: None });
+        };
+        let status = ack_status(&ack)?;
+        let address = ack.str("abhaAddress")?.to_string();
+        let token_number = match ack.opt_obj("profile")? {
+            Some(p) => Some(p.str("tokenNumber")?.to_string()),
+            None if status == "SUCCESS" => {
+                return Err(ApiError::bad(
+                    "acknowledgement.profile",
+                    "required",
+                    "is required for SUCCESS (context, tokenNumber, expiry)",
+                ))
+            }
+            None => None,
+        };
+        return Ok(Ack { status, address: Some(address), token_number });
     }
+    let ack = body.obj("acknowledgement")?;
+    let status = ack_status(&ack)?;
+    let address = ack.str("healthId")?.to_string();
+    let token = if version == "v1.0" { Some(ack.str("tokenNumber")?) } else { ack.opt_str("tokenNumber")? };
+    Ok(Ack { status, address: Some(address), token_number: token.map(str::to_string) })
+}
+
+fn ack_status(ack: &crate::body::Obj) -> ApiResult<String> {
+    let status = ack.str("status")?;
+    if !["SUCCESS", "FAILURE"].contains(&status) {
+        return Err(ApiError::bad(&ack.name("status"), "ack-status", "must be SUCCESS or FAILURE"));
+    }
+    Ok(status.to_string())
 }
 
 /// What an on-share got wrong about the share it answers, in sentences.
-fn problems(share: &Share, health_id: &str, v1: bool, now: Millis) -> Vec<String> {
+fn problems(share: &Share, ack: &Ack, version: &str, now: Millis) -> Vec<String> {
     let mut problems = Vec::new();
-    if !share.address.eq_ignore_ascii_case(health_id) {
-        problems.push(format!(
-            "acknowledgement.healthId is {health_id:?}, the share was for {:?}",
-            share.address
-        ));
+    if let Some(address) = &ack.address {
+        if !share.address.eq_ignore_ascii_case(address) {
+            let field =
+                if version == "v3" { "acknowledgement.abhaAddress" } else { "acknowledgement.healthId" };
+            problems.push(format!("{field} is {address:?}, the share was for {:?}", share.address));
+        }
     }
     if now - share.sent_at > SHARE_DEADLINE {
         problems.push(format!(
@@ -242,11 +307,8 @@ fn problems(share: &Share, health_id: &str, v1: bool, now: Millis) -> Vec<String
             (now - share.sent_at) / 1000
         ));
     }
-    if share.on_share.is_some() {
-        problems.push("a second on-share for this share".to_string());
-    }
-    if (share.version == "v1.0") != v1 {
-        problems.push(format!("the share was {} but on-share came on the other version", share.version));
+    if share.version != version {
+        problems.push(format!("the share was {} but on-share came on {version}", share.version));
     }
     problems
 }

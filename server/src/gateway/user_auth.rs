@@ -14,21 +14,17 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 use super::bridges::{self, own_hip, require_own, Bridges};
-use super::envelope::{
-    accepted, answer, request_id, require_cm_id, timestamp, ERR_AUTH_CONFIRM, ERR_NOT_FOUND,
-};
+use super::envelope::{accepted, require_cm_id, timestamp, Hygiene, Version, AUTH_CONFIRM, NOT_FOUND};
+use super::linking::{link_token, token_expiry};
 use super::sessions::caller;
 use super::share::patient_json;
 use crate::accounts::AbhaAccount;
 use crate::body::{JsonBody, Obj};
 use crate::callbacks::Receiver;
 use crate::clock::{Millis, MINUTE};
-use crate::crypto;
 use crate::error::{ApiError, ApiResult};
 use crate::flow::{self, Guard};
 use crate::otp::{Otp, MAX_WRONG};
@@ -37,10 +33,12 @@ use crate::store::Store;
 
 /// A user-auth transaction lives this long after on-init.
 pub const AUTH_EXPIRY: Millis = 120 * MINUTE;
-/// Linking tokens expire a day after issue.
-pub const LINK_TOKEN_SECONDS: i64 = 86_400;
 const MODES: [&str; 4] = ["MOBILE_OTP", "AADHAAR_OTP", "DEMOGRAPHICS", "DIRECT"];
 const NO_ACCOUNT: &str = "Account with ABHA number/Username not found.";
+const ON_FETCH_MODES: (&str, &str) = ("/v0.5/users/auth/on-fetch-modes", "");
+const ON_INIT: (&str, &str) = ("/v0.5/users/auth/on-init", "");
+const ON_CONFIRM: (&str, &str) = ("/v0.5/users/auth/on-confirm", "");
+const NOTIFY: (&str, &str) = ("/v0.5/users/auth/notify", "");
 
 /// The steps of this flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +116,7 @@ fn query<'a>(
         return Err(ApiError::bad("query.requester.type", "requester-type", "must be HIP or HIU"));
     }
     let requester_id = requester.str("id")?;
-    require_own(sh, bridges, req, requester_id, "query.requester.id")?;
+    require_own(sh, bridges, req, requester_id, "query.requester.id", Version::V05)?;
     Ok((q, id, purpose, Requester { kind: kind.to_string(), id: requester_id.to_string() }))
 }
 
@@ -126,17 +124,19 @@ fn query<'a>(
 pub async fn fetch_modes(
     sh: web::Data<Shared>,
     bridges: web::Data<Bridges>,
+    hygiene: web::Data<Hygiene>,
     req: HttpRequest,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    let answers = request_id(&body)?;
+    require_cm_id(&req)?;
+    let answers = hygiene.request(&req, &body, Version::V05)?;
     let (_, id, purpose, requester) = query(&sh, &bridges, &req, &body)?;
     let outcome = match sh.accounts.by_address(id) {
         Some(_) => Ok(json!({"purpose": purpose, "modes": MODES})),
-        None => Err((ERR_NOT_FOUND, NO_ACCOUNT.to_string())),
+        None => Err((NOT_FOUND, NO_ACCOUNT.to_string())),
     };
-    let cb = answer(answers, sh.clock.now(), "auth", outcome);
-    bridges::send(&sh, &bridges, requester.receiver(), "/v0.5/users/auth/on-fetch-modes", cb, Vec::new());
+    let cb = Version::V05.answer(ON_FETCH_MODES, answers, sh.clock.now(), "auth", outcome);
+    bridges::send(&sh, &bridges, requester.receiver(), cb, Vec::new());
     Ok(accepted())
 }
 
@@ -145,10 +145,12 @@ pub async fn init(
     sh: web::Data<Shared>,
     bridges: web::Data<Bridges>,
     auth: web::Data<UserAuth>,
+    hygiene: web::Data<Hygiene>,
     req: HttpRequest,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    let answers = request_id(&body)?;
+    require_cm_id(&req)?;
+    let answers = hygiene.request(&req, &body, Version::V05)?;
     let (q, id, purpose, requester) = query(&sh, &bridges, &req, &body)?;
     let mode = q.opt_str("authMode")?.unwrap_or("DEMOGRAPHICS");
     if !MODES.contains(&mode) {
@@ -160,8 +162,8 @@ pub async fn init(
     }
     let now = sh.clock.now();
     let Some(account) = sh.accounts.by_address(id) else {
-        let cb = answer(answers, now, "auth", Err((ERR_NOT_FOUND, NO_ACCOUNT.to_string())));
-        bridges::send(&sh, &bridges, requester.receiver(), "/v0.5/users/auth/on-init", cb, Vec::new());
+        let cb = Version::V05.answer(ON_INIT, answers, now, "auth", Err((NOT_FOUND, NO_ACCOUNT.to_string())));
+        bridges::send(&sh, &bridges, requester.receiver(), cb, Vec::new());
         return Ok(accepted());
     };
     let person = &sh.fixtures.people[account.person];
@@ -187,20 +189,22 @@ pub async fn init(
         crate::checks::mask(&o.to, 4)
     });
     let meta = json!({"hint": hint, "expiry": timestamp(now + AUTH_EXPIRY)});
-    let cb = answer(answers, now, "auth", Ok(json!({"transactionId": txn_id, "mode": mode, "meta": meta})));
+    let payload = json!({"transactionId": txn_id, "mode": mode, "meta": meta});
+    let cb = Version::V05.answer(ON_INIT, answers, now, "auth", Ok(payload));
     let mut then = Vec::new();
     if direct {
         // DIRECT: the patient approves in their app (the sandbox's patients always do); the
-        // notify follows once the requester has taken the on-init that names the transaction.
+        // notify follows once the requester has taken the on-init that names the transaction,
+        // and the requester answers it with on-notify.
         let mut granted = granted(&sh, &account, id, purpose, &requester, now);
         granted["transactionId"] = json!(txn_id);
         granted["status"] = json!("GRANTED");
-        then.push((
-            "/v0.5/users/auth/notify",
-            json!({"requestId": Uuid::new_v4(), "timestamp": timestamp(now), "auth": granted}),
-        ));
+        then.push(Version::V05.message(NOTIFY, None, now, json!({"auth": granted})));
     }
-    bridges::send(&sh, &bridges, requester.receiver(), "/v0.5/users/auth/on-init", cb, then);
+    let notify = then.first().map(|m| m.request_id);
+    if let (Some(client), Some(id)) = (bridges::send(&sh, &bridges, requester.receiver(), cb, then), notify) {
+        hygiene.expect_answer(id, &client);
+    }
     Ok(accepted())
 }
 
@@ -216,12 +220,9 @@ fn granted(
 ) -> Value {
     let mut auth = json!({});
     if purpose != "KYC" {
-        let iat = now / 1000;
-        let claims = json!({"sub": address, "requesterType": r.kind, "requesterId": r.id, "patientId": address,
-            "sessionId": Uuid::new_v4(), "exp": iat + LINK_TOKEN_SECONDS, "iat": iat});
-        auth["accessToken"] = json!(crypto::sign(&claims, Algorithm::RS512));
+        auth["accessToken"] = json!(link_token(address, (&r.kind, &r.id), now));
         auth["validity"] = json!({"purpose": purpose, "requester": {"type": r.kind, "id": r.id},
-            "expiry": timestamp(now + LINK_TOKEN_SECONDS * 1000), "limit": 1});
+            "expiry": token_expiry(now), "limit": 1});
     }
     if purpose != "LINK" {
         let mut patient = patient_json(sh, account, address, "HEALTH_NUMBER");
@@ -260,11 +261,12 @@ pub async fn confirm(
     sh: web::Data<Shared>,
     bridges: web::Data<Bridges>,
     auth: web::Data<UserAuth>,
+    hygiene: web::Data<Hygiene>,
     req: HttpRequest,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
     require_cm_id(&req)?;
-    let answers = request_id(&body)?;
+    let answers = hygiene.request(&req, &body, Version::V05)?;
     let txn_id = body.txn_id("transactionId")?;
     let given = credential(&body)?;
     let now = sh.clock.now();
@@ -303,8 +305,9 @@ pub async fn confirm(
             Err(format!("Invalid auth confirm request: {}", e.message)),
         ),
     };
-    let cb = answer(answers, now, "auth", granted.map_err(|why| (ERR_AUTH_CONFIRM, why)));
-    bridges::send(&sh, &bridges, requester.receiver(), "/v0.5/users/auth/on-confirm", cb, Vec::new());
+    let cb =
+        Version::V05.answer(ON_CONFIRM, answers, now, "auth", granted.map_err(|why| (AUTH_CONFIRM, why)));
+    bridges::send(&sh, &bridges, requester.receiver(), cb, Vec::new());
     Ok(accepted())
 }
 
@@ -331,10 +334,14 @@ fn demographics_match(p: &crate::fixtures::Person, name: &str, gender: &str, dob
     name.trim().eq_ignore_ascii_case(&p.name) && gender == p.gender && dob == expected
 }
 
-/// `users/auth/on-notify`: the requester acknowledges a DIRECT notify.
-pub async fn on_notify(req: HttpRequest, body: JsonBody) -> ApiResult<HttpResponse> {
+/// `users/auth/on-notify`: the requester acknowledges a DIRECT notify this gateway sent it.
+pub async fn on_notify(
+    hygiene: web::Data<Hygiene>,
+    req: HttpRequest,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     require_cm_id(&req)?;
-    request_id(&body)?;
-    body.obj("resp")?.txn_id("requestId")?;
+    hygiene.request(&req, &body, Version::V05)?;
+    hygiene.answers(&body, Version::V05, &caller(&req))?;
     Ok(accepted())
 }

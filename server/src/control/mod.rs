@@ -1,5 +1,6 @@
 //! The sandbox control API under `/_sandbox` (not part of ABDM): health, reset, fixtures, the OTP
-//! outbox, the journal and the virtual clock. Shapes are fixed by the design document, because
+//! outbox, the journal, the virtual clock, faults and the profile share here; what the sandbox
+//! does as the patient's app, the consent manager and the HIU in [`patient`]. Shapes are fixed by the design document, because
 //! the conformance runner and users' own tests read them.
 
 use actix_web::{web, HttpResponse};
@@ -11,12 +12,14 @@ use crate::callbacks::{self, Fault};
 use crate::clock::iso;
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::{sessions, share};
+
+mod patient;
 use crate::state::AppState;
 
 /// The control routes under `/_sandbox`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::scope("/_sandbox")
+        patient::routes(web::scope("/_sandbox"))
             .route("/health", web::get().to(health))
             .route("/reset", web::post().to(reset))
             .route("/fixtures", web::get().to(fixtures))
@@ -126,10 +129,14 @@ async fn share_profile(st: web::Data<AppState>, body: JsonBody) -> ApiResult<Htt
     let hip_id = body.str("hipId")?;
     let code = body.str("code")?;
     let address = body.str("abhaAddress")?;
-    let version = match body.opt_str("version")?.unwrap_or("v0.5") {
-        "v0.5" => "v0.5",
-        "v1.0" => "v1.0",
-        other => return Err(ApiError::bad("version", "version", format!("{other:?}: use v0.5 or v1.0"))),
+    let version = match body.opt_str("version")? {
+        None => None,
+        Some("v0.5") => Some("v0.5"),
+        Some("v1.0") => Some("v1.0"),
+        Some("v3") => Some("v3"),
+        Some(other) => {
+            return Err(ApiError::bad("version", "version", format!("{other:?}: use v0.5, v1.0 or v3")))
+        }
     };
     if code.len() > 100 {
         return Err(ApiError::bad("code", "length", "at most 100 characters"));
@@ -148,7 +155,8 @@ async fn share_profile(st: web::Data<AppState>, body: JsonBody) -> ApiResult<Htt
             })?),
         },
     };
-    let id = share::share_profile(&st.shared, &st.gateway.bridges, &st.gateway.shares, request)?;
+    let g = &st.gateway;
+    let id = share::share_profile(&st.shared, &g.bridges, &g.hygiene, &g.shares, request)?;
     Ok(HttpResponse::Accepted().json(json!({"requestId": id})))
 }
 

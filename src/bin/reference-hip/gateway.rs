@@ -1,0 +1,198 @@
+//! The reference HIP's side of the gateway: sessions, verifying the gateway's JWT on what it
+//! receives, and sending its own messages in the envelope of the version it speaks.
+//!
+//! | | v0.5 | v3 |
+//! |---|---|---|
+//! | calls go to | `{gateway}/gateway/v0.5/...` | `{gateway}/api/hiecm/...` |
+//! | request id, time | `requestId`, `timestamp` in the body | `REQUEST-ID`, `TIMESTAMP` headers, `X-HIP-ID` |
+//! | an answer names the request | `resp: {requestId}` | `response: {requestId}` (= the inbound `REQUEST-ID`) |
+//!
+//! Every message gets a fresh UUID request id and the current time: the gateway refuses a
+//! duplicate id, a time outside now − 1 min … now + 9 min, and a second answer to one request.
+
+use std::sync::Mutex;
+
+use actix_web::HttpRequest;
+use clap::ValueEnum;
+use serde_json::{json, Value};
+
+/// The HIE-CM version the HIP speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Version {
+    /// `/gateway/v0.5/...`, the envelope in the body.
+    #[value(name = "v0.5")]
+    V05,
+    /// `/api/hiecm/...`, the envelope in headers.
+    #[value(name = "v3")]
+    V3,
+}
+
+/// A message the gateway sent the HIP.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// Its request id: the `REQUEST-ID` header (v3) or the body's `requestId` (v0.5).
+    pub request_id: String,
+    /// Its JSON body.
+    pub body: Value,
+}
+
+impl Inbound {
+    /// Reads a received message in `version`'s envelope.
+    pub fn read(req: &HttpRequest, body: Value, version: Version) -> Inbound {
+        let request_id = match version {
+            Version::V05 => body["requestId"].as_str().unwrap_or_default().to_string(),
+            Version::V3 => header(req, "REQUEST-ID").unwrap_or_default().to_string(),
+        };
+        Inbound { request_id, body }
+    }
+}
+
+/// A header's value as text.
+pub fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Now, as both envelopes write it (ISO-8601 UTC with milliseconds).
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A fresh request id.
+pub fn request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The gateway as the HIP talks to it.
+pub struct Gateway {
+    /// The gateway's root URL.
+    pub base: String,
+    /// The HIP's gateway client id and secret.
+    pub credentials: (String, String),
+    /// The HIP's id (`X-HIP-ID`).
+    pub hip_id: String,
+    /// The version the HIP speaks.
+    pub version: Version,
+    /// Answer v3 requests with v0.5's `resp` instead of `response` (a fault).
+    pub resp_not_response: bool,
+    /// The HTTP client.
+    pub http: reqwest::Client,
+    /// The gateway's JWT key, once fetched.
+    key: Mutex<Option<jsonwebtoken::DecodingKey>>,
+}
+
+impl Gateway {
+    /// The gateway at `base`, nothing fetched yet.
+    pub fn new(
+        base: &str,
+        credentials: (String, String),
+        hip_id: String,
+        version: Version,
+        http: reqwest::Client,
+    ) -> Gateway {
+        Gateway {
+            base: base.trim_end_matches('/').to_string(),
+            credentials,
+            hip_id,
+            version,
+            resp_not_response: false,
+            http,
+            key: Mutex::new(None),
+        }
+    }
+
+    /// A fresh session token (sessions do not survive a sandbox reset, so none is kept).
+    async fn session(&self) -> Result<String, String> {
+        let (id, secret) = &self.credentials;
+        let body = json!({"clientId": id, "clientSecret": secret, "grantType": "client_credentials"});
+        let req = match self.version {
+            Version::V05 => self.http.post(format!("{}/gateway/v0.5/sessions", self.base)),
+            Version::V3 => self
+                .http
+                .post(format!("{}/api/hiecm/gateway/v3/sessions", self.base))
+                .header("REQUEST-ID", request_id())
+                .header("TIMESTAMP", now())
+                .header("X-CM-ID", "sbx"),
+        };
+        let res: Value = req
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        res["accessToken"].as_str().map(str::to_string).ok_or_else(|| format!("no session: {res}"))
+    }
+
+    /// Verifies a gateway call's `Authorization: Bearer <JWT>` against the gateway's JWKS (RS256,
+    /// audience `account`, not expired).
+    pub async fn verify(&self, req: &HttpRequest) -> Result<(), String> {
+        let token = header(req, "Authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or("no bearer token")?
+            .to_string();
+        let key = self.key().await?;
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.set_audience(&["account"]);
+        jsonwebtoken::decode::<Value>(&token, &key, &validation).map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// The gateway's signing key: v0.5 certs are public, v3 certs need a session.
+    async fn key(&self) -> Result<jsonwebtoken::DecodingKey, String> {
+        if let Some(k) = self.key.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Ok(k);
+        }
+        let req = match self.version {
+            Version::V05 => self.http.get(format!("{}/gateway/v0.5/certs", self.base)),
+            Version::V3 => self
+                .http
+                .get(format!("{}/api/hiecm/gateway/v3/certs", self.base))
+                .bearer_auth(self.session().await?),
+        };
+        let jwks: Value =
+            req.send().await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
+        let k = &jwks["keys"][0];
+        let key = jsonwebtoken::DecodingKey::from_rsa_components(
+            k["n"].as_str().unwrap_or_default(),
+            k["e"].as_str().unwrap_or_default(),
+        )
+        .map_err(|e| e.to_string())?;
+        *self.key.lock().unwrap_or_else(|e| e.into_inner()) = Some(key.clone());
+        Ok(key)
+    }
+
+    /// Sends a message with request id `id`: `path` is below `/gateway` (v0.5) or `/api/hiecm`
+    /// (v3); `extra` headers go with it (v3's `X-LINK-TOKEN`). The gateway's answer is not
+    /// awaited beyond its status: what it thinks arrives as a callback, or in its journal.
+    pub async fn send(&self, path: &str, id: &str, mut body: Value, extra: &[(&str, &str)]) {
+        let Ok(token) = self.session().await else { return };
+        let mut req = match self.version {
+            Version::V05 => {
+                body["requestId"] = json!(id);
+                body["timestamp"] = json!(now());
+                self.http.post(format!("{}/gateway{path}", self.base))
+            }
+            Version::V3 => self
+                .http
+                .post(format!("{}/api/hiecm{path}", self.base))
+                .header("REQUEST-ID", id)
+                .header("TIMESTAMP", now())
+                .header("X-HIP-ID", &self.hip_id),
+        };
+        req = req.bearer_auth(token).header("X-CM-ID", "sbx");
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let _ = req.json(&body).send().await;
+    }
+
+    /// Answers `to`: the body names the request it answers (`resp` in v0.5, `response` in v3).
+    pub async fn answer(&self, path: &str, to: &Inbound, mut body: Value) {
+        let key = match self.version {
+            Version::V3 if !self.resp_not_response => "response",
+            _ => "resp",
+        };
+        body[key] = json!({"requestId": to.request_id});
+        self.send(path, &request_id(), body, &[]).await;
+    }
+}
