@@ -71,7 +71,11 @@ pub fn list(s: Select) -> ExitCode {
 /// `abdm-sandbox check`: runs the selected scenarios against the target and writes the reports.
 pub async fn check(mut args: CheckArgs) -> ExitCode {
     if args.hip.is_some() && args.select.ids.is_empty() && args.select.tags.is_empty() {
-        args.select.tags.push(args.hip_version.tag().into());
+        // The HIP's scenarios in its version, and those of its data flow (consents, transfers),
+        // tagged apart so that either can be run alone with --tag.
+        let tag = args.hip_version.tag();
+        args.select.tags.push(tag.into());
+        args.select.tags.push(format!("{tag}-dataflow"));
     }
     if args.client.is_some() && args.select.ids.is_empty() {
         eprintln!("abdm-sandbox: --client needs --scenario ID: the documented flow(s) to judge the client's traffic against");

@@ -205,6 +205,84 @@ async fn v05_discovery_faults_fail_their_step(
     assert!(step.reason.as_deref().unwrap().contains(why), "{:?}", step.reason);
 }
 
+/// The data flow scenarios (consents, HI requests, the encrypted push, the transfer notify) in
+/// v0.5 or v3 against the reference HIP, misbehaving with `fault` when given.
+async fn judge_data_flow(v3: bool, fault: Option<&str>) -> RunReport {
+    let mut args = Vec::new();
+    if v3 {
+        args.extend(["--version", "v3"]);
+    }
+    if let Some(f) = fault {
+        args.extend(["--fault", f]);
+    }
+    let tag = if v3 { "hip-v3-dataflow" } else { "hip-dataflow" };
+    judge_hip_with(tag, &args, None).await
+}
+
+/// The reference HIP shares records on consent in either version: every data flow step runs and
+/// passes; only the checklist's HMIS screens are manual.
+#[rstest]
+#[case::v05(false)]
+#[case::v3(true)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_hip_passes_every_data_flow_step(#[case] v3: bool) {
+    let report = judge_data_flow(v3, None).await;
+    assert_eq!(failed(&report), Vec::<String>::new());
+    assert!(report.passed());
+    let steps: Vec<_> = report.steps().collect();
+    assert!(steps.iter().all(|s| s.outcome != Outcome::Skipped), "nothing skipped");
+    let manual: Vec<&str> =
+        steps.iter().filter(|s| s.outcome == Outcome::Manual).map(|s| s.id.as_str()).collect();
+    assert_eq!(manual, ["revoke-seen", "expire-seen", "consent-seen"]);
+    for id in [
+        "on-notify",
+        "outside-dates",
+        "revoked-refused",
+        "expired-refused",
+        "on-request",
+        "push",
+        "decrypted",
+        "checksums",
+        "fhir",
+        "within-consent",
+        "record-readable",
+        "transfer-complete",
+        "fresh-keys",
+    ] {
+        assert!(steps.iter().any(|s| s.id == id && s.outcome == Outcome::Pass), "{id} ran and passed");
+    }
+}
+
+/// Each data flow fault of the reference HIP fails exactly the step that judges it, in v3 and in
+/// v0.5, with the sandbox's reason; the steps that follow from it are skipped, not failed.
+#[rstest]
+#[case::v3_unpadded_secret(true, "unpadded-secret", &["decrypted"], "not left-padded to 32 bytes")]
+#[case::v3_x25519(true, "x25519", &["decrypted"], "not decrypted")]
+#[case::v3_reused_key(true, "reused-key", &["fresh-keys"], "reuses the key or nonce")]
+#[case::v3_bad_checksum(true, "bad-checksum", &["checksums"], "checksum is not the MD5")]
+#[case::v3_outside_consent(true, "outside-consent", &["within-consent"], "OPD-1001-02")]
+#[case::v3_no_notify(true, "no-notify", &["transfer-notify"], "health-information/notify")]
+#[case::v05_unpadded_secret(false, "unpadded-secret", &["decrypted"], "not left-padded to 32 bytes")]
+#[case::v05_reused_key(false, "reused-key", &["fresh-keys"], "reuses the key or nonce")]
+#[case::v05_outside_consent(false, "outside-consent", &["within-consent"], "DS-1002-01")]
+#[case::v05_no_notify(false, "no-notify", &["transfer-notify"], "health-information/notify")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_data_flow_fault_fails_its_step(
+    #[case] v3: bool,
+    #[case] fault: &str,
+    #[case] expected: &[&str],
+    #[case] why: &str,
+) {
+    let report = judge_data_flow(v3, Some(fault)).await;
+    assert_eq!(failed(&report), expected, "{fault}");
+    assert!(!report.passed());
+    let step = report.steps().find(|s| s.id == expected[0]).unwrap();
+    assert!(step.reason.as_deref().unwrap().contains(why), "{fault}: {:?}", step.reason);
+    for s in report.steps().filter(|s| s.outcome == Outcome::Skipped) {
+        assert!(s.reason.as_deref().unwrap().starts_with("depends on "), "{fault}: {} {:?}", s.id, s.reason);
+    }
+}
+
 /// A client's traffic, judged after the fact: the documented HPR flow done right passes; the
 /// same flow with a step left out fails at that step.
 #[rstest]

@@ -1,8 +1,11 @@
 //! Templates in scenario values: `{{expr}}` inside strings. An expression is a name with an
 //! optional path (`txn`, `fixture.people.0.aadhaar`, `captured.list.1`) or a function call:
 //! `uuid()`, `now()` (ISO-8601 UTC), `otp_time()` (`yyyy-MM-dd HH:mm:ss`, ABHA's `timeStamp`),
-//! `encrypt_oaep(key, text)` (ABHA v3), `encrypt_pkcs1(key, text)` (PHR v1). Arguments are
-//! expressions or 'quoted text'. A string that is exactly one `{{expr}}` takes the value's JSON
+//! `encrypt_oaep(key, text)` (ABHA v3), `encrypt_pkcs1(key, text)` (PHR v1), and for a HIP's
+//! data push `fidelius_keygen()` (a fresh key pair and nonce, as fidelius-cli's `gkm` prints them),
+//! `fidelius_encrypt(text, senderNonce, requesterNonce, senderPrivateKey, requesterPublicKey)`
+//! (fidelius-cli's `e`) and `md5_hex(text)`. Arguments are expressions or 'quoted text'; an
+//! object or array argument is used as its JSON text. A string that is exactly one `{{expr}}` takes the value's JSON
 //! type (a number stays a number); otherwise values are interpolated as text.
 
 use std::collections::BTreeMap;
@@ -11,7 +14,16 @@ use serde_json::Value;
 
 /// Names that are always defined: the fixtures, the target's credentials, the runner's inbox.
 pub const BUILTIN_ROOTS: [&str; 3] = ["fixture", "target", "inbox"];
-const FUNCTIONS: [&str; 5] = ["uuid", "now", "otp_time", "encrypt_oaep", "encrypt_pkcs1"];
+const FUNCTIONS: [&str; 8] = [
+    "uuid",
+    "now",
+    "otp_time",
+    "encrypt_oaep",
+    "encrypt_pkcs1",
+    "fidelius_keygen",
+    "fidelius_encrypt",
+    "md5_hex",
+];
 
 pub type Vars = BTreeMap<String, Value>;
 
@@ -88,6 +100,8 @@ fn parse(src: &str) -> Result<Expr, String> {
         let args = split_args(inner).into_iter().map(parse).collect::<Result<Vec<_>, _>>()?;
         let arity = match name {
             "encrypt_oaep" | "encrypt_pkcs1" => 2,
+            "fidelius_encrypt" => 5,
+            "md5_hex" => 1,
             _ => 0,
         };
         if args.len() != arity {
@@ -200,6 +214,12 @@ fn eval(e: &Expr, vars: &Vars) -> Result<Value, String> {
                 "encrypt_pkcs1" => {
                     crate::crypto::encrypt(&text(&args[0]), &text(&args[1]), false).map(Value::String)
                 }
+                "fidelius_keygen" => Ok(crate::crypto::fidelius_keygen()),
+                "fidelius_encrypt" => {
+                    let a: Vec<String> = args.iter().map(text).collect();
+                    crate::crypto::fidelius_encrypt(&a[0], &a[1], &a[2], &a[3], &a[4]).map(Value::String)
+                }
+                "md5_hex" => Ok(Value::String(crate::crypto::md5_hex(&text(&args[0])))),
                 other => Err(format!("unknown function {other}")),
             }
         }
@@ -226,5 +246,37 @@ mod tests {
             vec!["key", "otp"]
         );
         assert!(references(&json!("{{nope(1)}}")).unwrap_err().contains("unknown function"));
+    }
+
+    #[test]
+    fn a_hips_push_can_be_written_with_fidelius_and_md5() {
+        let mut vars = Vars::new();
+        vars.insert("hip".into(), render_str("{{fidelius_keygen()}}", &vars).unwrap());
+        vars.insert("hiu".into(), render_str("{{fidelius_keygen()}}", &vars).unwrap());
+        vars.insert("bundle".into(), json!({"resourceType": "Bundle", "type": "document"}));
+        let sealed = render_str(
+            "{{fidelius_encrypt(bundle, hip.nonce, hiu.nonce, hip.privateKey, hiu.x509PublicKey)}}",
+            &vars,
+        )
+        .unwrap();
+        let (hip, hiu) = (&vars["hip"], &vars["hiu"]);
+        let text = |v: &Value| v.as_str().unwrap().to_string();
+        let opened = abdm_server::fidelius::decrypt(
+            &text(&sealed),
+            &text(&hiu["nonce"]),
+            &text(&hip["nonce"]),
+            &text(&hiu["privateKey"]),
+            &text(&hip["publicKey"]),
+        )
+        .unwrap();
+        assert_eq!(opened, r#"{"resourceType":"Bundle","type":"document"}"#);
+        assert_eq!(
+            render_str("{{md5_hex('abc')}}", &vars).unwrap(),
+            json!("900150983cd24fb0d6963f7d28e17f72")
+        );
+        let wrong =
+            render_str("{{fidelius_encrypt('x', hip.nonce, 'short', hip.privateKey, hiu.publicKey)}}", &vars);
+        assert!(wrong.unwrap_err().contains("requesterNonce"));
+        assert!(references(&json!("{{md5_hex(a, b)}}")).unwrap_err().contains("takes 1 arguments"));
     }
 }

@@ -44,7 +44,7 @@ pub struct Linking {
 }
 
 /// The error of an answer, with the code in the version's spelling.
-fn error(version: Version, (v05, v3): (i64, &str), message: &str) -> Value {
+pub fn error(version: Version, (v05, v3): (i64, &str), message: &str) -> Value {
     let code = match version {
         Version::V05 => json!(v05),
         Version::V3 => json!(v3),

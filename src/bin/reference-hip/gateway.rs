@@ -186,6 +186,16 @@ impl Gateway {
         let _ = req.json(&body).send().await;
     }
 
+    /// Pushes a page of encrypted data to a HIU's `dataPushUrl` (straight to the HIU, not
+    /// through the gateway), with the HIP's session token as v3 asks; the HIU's status.
+    pub async fn push(&self, url: &str, page: &Value) -> Result<u16, String> {
+        let mut req = self.http.post(url).json(page);
+        if let Ok(token) = self.session().await {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.map(|r| r.status().as_u16()).map_err(|e| e.to_string())
+    }
+
     /// Answers `to`: the body names the request it answers (`resp` in v0.5, `response` in v3).
     pub async fn answer(&self, path: &str, to: &Inbound, mut body: Value) {
         let key = match self.version {

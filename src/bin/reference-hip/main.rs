@@ -11,6 +11,11 @@
 //!   (`records`, from `fixtures/reference-hip.json` or `--records FILE`), offers the care
 //!   contexts not linked yet, sends the patient an OTP (the records' `linkOtp`, or `--link-otp`)
 //!   and links what the patient confirms.
+//! - Consents and health-information transfer (`dataflow`): it keeps the consents granted to it
+//!   and deletes revoked or expired ones, acknowledges each notify, and answers an HI request by
+//!   encrypting (`sealing`, Fidelius) the FHIR bundle of each care context the consent covers
+//!   (`bundles`, from `fixtures/reference-hip-bundles.json` or `--bundles FILE`), pushing them to
+//!   the HIU and notifying the outcome.
 //!
 //! Every message it sends has a fresh UUID request id and the current time, and it answers each
 //! request once (`gateway`).
@@ -18,23 +23,29 @@
 //! ```text
 //! reference-hip --gateway http://127.0.0.1:8090 [--version v0.5|v3] [--addr 127.0.0.1:0]
 //!               [--client-id SBX_000001] [--client-secret sandbox-secret-0001]
-//!               [--hip-id IN2910000001] [--records FILE] [--link-otp CODE] [--fault NAME]...
+//!               [--hip-id IN2910000001] [--records FILE] [--bundles FILE] [--link-otp CODE]
+//!               [--fault NAME]...
 //! ```
 
+mod bundles;
+mod dataflow;
 mod desk;
 mod discovery;
 mod gateway;
 mod records;
+mod sealing;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use abdm_server::fidelius::KeyMaterial;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use clap::{Parser, ValueEnum};
 use serde_json::{json, Value};
 
+use bundles::Bundles;
 use gateway::{Gateway, Inbound, Version};
 use records::{Book, Records};
 
@@ -68,10 +79,26 @@ pub enum Fault {
     LinkWrongTransaction,
     /// Answer v3 requests with v0.5's `resp` instead of `response`.
     V3RespNotResponse,
+    /// Encrypt with the shared secret's leading zero byte dropped (its key pairs are searched
+    /// until the secret with the HIU's key has one, so the mistake always shows).
+    UnpaddedSecret,
+    /// Agree the key with clamped X25519 instead of BouncyCastle's short-Weierstrass curve25519.
+    X25519,
+    /// Keep one key pair and nonce for every transfer.
+    ReusedKey,
+    /// Give each entry the MD5 of its ciphertext instead of the plaintext's.
+    BadChecksum,
+    /// Push every record of the patient, also care contexts the consent does not cover.
+    OutsideConsent,
+    /// Never send the transfer notify.
+    NoNotify,
 }
 
 #[derive(Parser)]
-#[command(name = "reference-hip", about = "A reference HIP: registration desk, discovery and linking")]
+#[command(
+    name = "reference-hip",
+    about = "A reference HIP: registration desk, discovery and linking, consents and data transfer"
+)]
 struct Cli {
     /// The gateway's root URL (the sandbox's).
     #[arg(long, env = "GATEWAY_URL")]
@@ -91,6 +118,10 @@ struct Cli {
     /// The HIP's patient records (default: fixtures/reference-hip.json, compiled in).
     #[arg(long, value_name = "FILE")]
     records: Option<std::path::PathBuf>,
+    /// The HIP's FHIR bundles, one per care context (default: fixtures/reference-hip-bundles.json,
+    /// compiled in).
+    #[arg(long, value_name = "FILE")]
+    bundles: Option<std::path::PathBuf>,
     /// The OTP sent to patients who link records (default: the records' `linkOtp`).
     #[arg(long, value_name = "CODE")]
     link_otp: Option<String>,
@@ -115,6 +146,12 @@ pub struct Hip {
     book: Mutex<Book>,
     /// Discoveries and link requests in progress.
     links: Mutex<discovery::Linking>,
+    /// The consents granted to the HIP.
+    consents: Mutex<dataflow::Consents>,
+    /// A FHIR bundle per care context.
+    bundles: Bundles,
+    /// The one key pair and nonce of every transfer (the `reused-key` fault).
+    kept_keys: Mutex<Option<KeyMaterial>>,
 }
 
 impl Hip {
@@ -135,6 +172,8 @@ enum Kind {
     Discover,
     LinkInit,
     LinkConfirm,
+    ConsentNotify,
+    HiRequest,
 }
 
 fn kind(path: &str, version: Version) -> Option<Kind> {
@@ -146,12 +185,16 @@ fn kind(path: &str, version: Version) -> Option<Kind> {
         (Version::V05, "/v0.5/care-contexts/discover") => Kind::Discover,
         (Version::V05, "/v0.5/links/link/init") => Kind::LinkInit,
         (Version::V05, "/v0.5/links/link/confirm") => Kind::LinkConfirm,
+        (Version::V05, "/v0.5/consents/hip/notify") => Kind::ConsentNotify,
+        (Version::V05, "/v0.5/health-information/hip/request") => Kind::HiRequest,
         (Version::V3, "/api/v3/hip/patient/share") => Kind::Share("v3"),
         (Version::V3, "/api/v3/hip/token/on-generate-token") => Kind::OnGenerateToken,
         (Version::V3, "/api/v3/link/on_carecontext") => Kind::OnCareContext,
         (Version::V3, "/api/v3/hip/patient/care-context/discover") => Kind::Discover,
         (Version::V3, "/api/v3/hip/link/care-context/init") => Kind::LinkInit,
         (Version::V3, "/api/v3/hip/link/care-context/confirm") => Kind::LinkConfirm,
+        (Version::V3, "/api/v3/consent/request/hip/notify") => Kind::ConsentNotify,
+        (Version::V3, "/api/v3/hip/health-information/request") => Kind::HiRequest,
         _ => return None,
     };
     Some(k)
@@ -200,6 +243,8 @@ async fn receive(hip: web::Data<Arc<Hip>>, req: HttpRequest, body: web::Bytes) -
             Kind::Discover => hip.discover(msg).await,
             Kind::LinkInit => hip.link_init(msg).await,
             Kind::LinkConfirm => hip.link_confirm(msg).await,
+            Kind::ConsentNotify => hip.consent_notify(msg).await,
+            Kind::HiRequest => hip.hi_request(msg).await,
         }
     });
     HttpResponse::Accepted().finish()
@@ -219,10 +264,20 @@ fn records(cli: &Cli) -> std::io::Result<Records> {
     Ok(records)
 }
 
+/// The bundles the HIP sends: the file given, or the compiled-in ones.
+fn bundles(cli: &Cli) -> std::io::Result<Bundles> {
+    let text = match &cli.bundles {
+        Some(path) => std::fs::read_to_string(path)?,
+        None => bundles::DEFAULT_BUNDLES.to_string(),
+    };
+    Bundles::parse(&text).map_err(std::io::Error::other)
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let cli = Cli::parse();
     let records = records(&cli)?;
+    let bundles = bundles(&cli)?;
     let http =
         reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(std::io::Error::other)?;
     let faults: HashSet<Fault> = cli.faults.into_iter().collect();
@@ -239,6 +294,9 @@ async fn main() -> std::io::Result<()> {
         linking: Mutex::new(HashMap::new()),
         book: Mutex::new(Book::new(records)),
         links: Mutex::new(discovery::Linking::default()),
+        consents: Mutex::new(dataflow::Consents::new()),
+        bundles,
+        kept_keys: Mutex::new(None),
     });
     let data = web::Data::new(hip);
     let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(receive)))

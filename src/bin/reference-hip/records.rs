@@ -118,6 +118,16 @@ impl Book {
             .find(|p| p.abha_addresses.iter().any(|a| a.eq_ignore_ascii_case(address)))
     }
 
+    /// The HI type of a care context the HIP holds.
+    pub fn hi_type(&self, reference: &str) -> Option<&str> {
+        self.records
+            .patients
+            .iter()
+            .flat_map(|p| &p.care_contexts)
+            .find(|c| c.reference_number == reference)
+            .map(|c| c.hi_type.as_str())
+    }
+
     /// The one patient a discover request's `patient` matches, or why there is none.
     pub fn discover(&self, query: &Value, version: Version) -> Result<Found, String> {
         let mut identifiers: Vec<(String, String)> = query["verifiedIdentifiers"]
