@@ -375,3 +375,18 @@ async fn the_consent_manager_refuses_requests_it_must() {
     let out = s.sb.get(&format!("/_sandbox/consents/{id}")).await;
     assert!(out.ok()["notifies"][0]["problems"][0].as_str().unwrap().contains("consentId"), "{}", out.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v05_sends_no_expired_notify_but_v3_does() {
+    for v3 in [false, true] {
+        let s = setup(v3).await;
+        let consent = s.granted(json!({"hipId": HIP1, "abhaAddress": ASHA})).await;
+        let r = s.sb.post(&format!("/_sandbox/consents/{consent}/expire"), json!({})).await;
+        assert_eq!(r.status, 202, "{}", r.body);
+        assert_eq!(r.body["status"], "EXPIRED");
+        // v0.5: "Only the GRANTED and REVOKED status notifications will be sent to HIP".
+        assert_eq!(r.body["requestId"].is_null(), !v3, "{}", r.body);
+        let out = s.sb.get(&format!("/_sandbox/consents/{consent}")).await;
+        assert_eq!(out.ok()["notifies"].as_array().unwrap().len(), if v3 { 2 } else { 1 }, "{}", out.body);
+    }
+}

@@ -264,7 +264,9 @@ fn crypto_signature(detail: &Value) -> String {
     jws.rsplit('.').next().unwrap_or_default().to_string()
 }
 
-/// Revokes or expires a consent (`REVOKED`, `EXPIRED`) and notifies the HIP.
+/// Revokes or expires a consent (`REVOKED`, `EXPIRED`) and notifies the HIP. In v0.5 only
+/// GRANTED and REVOKED are notified to a HIP ("Only the GRANTED and REVOKED status notifications
+/// will be sent to HIP"); v3 notifies EXPIRED too and the HIP must delete the consent.
 pub fn end(
     sh: &Shared,
     bridges: &Bridges,
@@ -274,7 +276,7 @@ pub fn end(
     status: &'static str,
 ) -> ApiResult<Value> {
     let now = sh.clock.now();
-    consents.store.step(id, "consentId", now, |c| {
+    let version = consents.store.step(id, "consentId", now, |c| {
         if c.status != "GRANTED" {
             return Err(ApiError::rule(
                 "consentId",
@@ -283,8 +285,11 @@ pub fn end(
             ));
         }
         c.status = status;
-        Ok(())
+        Ok(c.version)
     })?;
+    if status == "EXPIRED" && version == Version::V05 {
+        return Ok(json!({"consentId": id, "status": status, "requestId": null}));
+    }
     let request_id = notify(sh, bridges, hygiene, consents, id)?;
     Ok(json!({"consentId": id, "status": status, "requestId": request_id}))
 }

@@ -310,9 +310,8 @@ pub async fn push(
         .map(|(i, e)| {
             let mut entry = check_entry(e, &ours, (&hip_key, &hip_nonce), key_problem.as_deref());
             entry.page = page_number;
-            if entry.problem.is_none() {
-                entry.problem = judge(&entry, &covered, &hi_types).map(|p| format!("entries[{i}]: {p}"));
-            }
+            let problem = entry.problem.take().or_else(|| judge(&entry, &covered, &hi_types));
+            entry.problem = problem.map(|p| format!("entries[{i}]: {p}"));
             entry
         })
         .collect();
