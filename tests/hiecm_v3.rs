@@ -32,7 +32,8 @@ struct Setup {
 async fn setup(v3: bool) -> Setup {
     let sb = TestSandbox::start().await;
     let hip = Hip::start().await;
-    let token = sb.session_for("SBX_000001", "sandbox-secret-0001").await;
+    let token =
+        if v3 { v3_session(&sb).await } else { sb.session_for("SBX_000001", "sandbox-secret-0001").await };
     if v3 {
         let r =
             v3_call(&sb, &token, Method::PATCH, "/gateway/v3/bridge/url", json!({"url": hip.url}), &[]).await;
@@ -41,6 +42,16 @@ async fn setup(v3: bool) -> Setup {
         hip::register_bridge(&sb, &token, &hip.url).await;
     }
     Setup { sb, hip, token }
+}
+
+/// A session opened the v3 way: `POST /api/hiecm/gateway/v3/sessions` with the v3 envelope.
+async fn v3_session(sb: &TestSandbox) -> String {
+    let creds = json!({"clientId": "SBX_000001", "clientSecret": "sandbox-secret-0001", "grantType": "client_credentials"});
+    let (id, ts) = (rid(), chrono_now());
+    let headers = [("REQUEST-ID", id.as_str()), ("TIMESTAMP", ts.as_str()), ("X-CM-ID", "sbx")];
+    let r = sb.send(Method::POST, "/api/hiecm/gateway/v3/sessions", Some(&creds), &headers).await;
+    assert_eq!(r.status, 200, "v3 session: {}", r.body);
+    r.body["accessToken"].as_str().expect("accessToken").to_string()
 }
 
 /// A v3 call: session token, `REQUEST-ID`, `TIMESTAMP`, `X-CM-ID`, and `extra` headers.
