@@ -390,3 +390,43 @@ async fn v05_sends_no_expired_notify_but_v3_does() {
         assert_eq!(out.ok()["notifies"].as_array().unwrap().len(), if v3 { 2 } else { 1 }, "{}", out.body);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_bundle_not_led_by_its_composition_is_named() {
+    let s = setup(false).await;
+    let consent = s.granted(json!({"hipId": HIP1, "abhaAddress": ASHA})).await;
+    let (txn, request) = s.requested(&consent, "raw").await;
+    // A document bundle that names a Composition, but not as its first entry.
+    let patient_first = json!({"resourceType": "Bundle", "type": "document", "entry": [
+        {"resource": {"resourceType": "Patient", "name": [{"text": "Asha Verma"}]}},
+        {"resource": {"resourceType": "Composition", "status": "final", "title": "late",
+            "type": {"coding": [{"system": "http://snomed.info/sct", "code": "371530004"}]}}}]})
+    .to_string();
+    let hip = KeyMaterial::generate();
+    assert_eq!(
+        push(&s.sb, &request, &push_body(&request, &hip, &[("OP-1", patient_first, None)])).await.status,
+        202
+    );
+    let out = s.outcome(&txn).await;
+    assert_eq!(out["entries"][0]["decrypted"], true, "{out}");
+    assert!(
+        out["entries"][0]["problem"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("first entry must be a Composition"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_are_forgotten_after_their_lifetime() {
+    let s = setup(false).await;
+    let consent = s.granted(json!({"hipId": HIP1, "abhaAddress": ASHA})).await;
+    let (txn, _) = s.requested(&consent, "raw").await;
+    let path = format!("/_sandbox/health-information/requests/{txn}");
+    assert_eq!(s.sb.get(&path).await.status, 200);
+    // 30 minutes' lifetime and 10 minutes' grace: the clock advance sweeps it.
+    s.sb.advance(41 * 60).await;
+    s.sb.get(&path).await.refused(404, "transactionId", "transaction-unknown");
+    assert_eq!(s.sb.get(&format!("/_sandbox/consents/{consent}")).await.status, 200, "consents live a week");
+}

@@ -52,6 +52,17 @@ pub fn iso(at: Millis) -> String {
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// A date-time read as UTC: RFC 3339 with `Z` or an offset, or without a zone (as the gateway
+/// writes its own timestamps), in milliseconds.
+pub fn parse_utc(ts: &str) -> Option<Millis> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(ts) {
+        return Some(t.timestamp_millis());
+    }
+    chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,10 +122,7 @@ async fn care_contexts(st: web::Data<AppState>, body: JsonBody) -> ApiResult<Htt
     st.shared.accounts.by_address(address).ok_or_else(|| {
         ApiError::rule("abhaAddress", "abha-address-unknown", format!("no ABHA address {address}"))
     })?;
-    st.gateway
-        .bridges
-        .owner_of(&st.shared, hip)
-        .ok_or_else(|| ApiError::rule("hipId", "hip-unknown", format!("{hip} is not a registered HIP")))?;
+    st.gateway.bridges.registered(&st.shared, hip)?;
     let items = match body.0.get("careContexts") {
         Some(Value::Array(items)) if !items.is_empty() => items,
         _ => return Err(ApiError::bad("careContexts", "required", "must be a non-empty array")),
@@ -150,13 +147,8 @@ async fn care_contexts(st: web::Data<AppState>, body: JsonBody) -> ApiResult<Htt
 
 /// An ISO-8601 date-time of a request body, in milliseconds.
 fn millis(field: &str, text: &str) -> ApiResult<i64> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| t.timestamp_millis())
-        .or_else(|_| {
-            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-                .map(|t| t.and_utc().timestamp_millis())
-        })
-        .map_err(|_| ApiError::bad(field, "date-time", format!("{text:?} is not an ISO-8601 date-time")))
+    crate::clock::parse_utc(text)
+        .ok_or_else(|| ApiError::bad(field, "date-time", format!("{text:?} is not an ISO-8601 date-time")))
 }
 
 /// `dateRange {from, to}` of a body, when given.

@@ -11,7 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use dashmap::DashMap;
 use serde_json::{json, Value};
 
-use super::envelope::{not_yours, Message, Version};
+use super::envelope::{not_yours, version_of, Message, Version};
 use super::sessions::caller;
 use crate::body::{JsonBody, Obj};
 use crate::callbacks::{Callback, Receiver};
@@ -55,11 +55,15 @@ impl Bridges {
         self.map.get(client_id).and_then(|b| b.url.clone())
     }
 
+    /// The client owning a HIP, or a refusal naming `hipId`.
+    pub fn registered(&self, sh: &Shared, hip: &str) -> ApiResult<String> {
+        self.owner_of(sh, hip)
+            .ok_or_else(|| ApiError::rule("hipId", "hip-unknown", format!("{hip} is not a registered HIP")))
+    }
+
     /// The client owning a HIP and its bridge URL, or why there is none to call (`hipId`).
     pub fn route(&self, sh: &Shared, hip: &str) -> ApiResult<(String, String)> {
-        let client = self.owner_of(sh, hip).ok_or_else(|| {
-            ApiError::rule("hipId", "hip-unknown", format!("{hip} is not a registered HIP"))
-        })?;
+        let client = self.registered(sh, hip)?;
         let base = self.url_of(&client).ok_or_else(|| {
             ApiError::rule(
                 "hipId",
@@ -144,7 +148,7 @@ pub async fn set_url(
     req: HttpRequest,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    let version = if req.path().starts_with("/api/hiecm/") { Version::V3 } else { Version::V05 };
+    let version = version_of(&req);
     let url = body.str("url")?;
     let parsed = reqwest::Url::parse(url)
         .map_err(|_| ApiError::bad("url", "url", format!("{url:?} is not an absolute http(s) URL")))?;

@@ -92,6 +92,13 @@ impl Consents {
         self.by_request.clear();
     }
 
+    /// Drops consents a week past their last change, and what pointed at them; returns how many.
+    pub fn sweep(&self, now: Millis) -> usize {
+        let swept = self.store.sweep(now);
+        self.by_request.retain(|_, (id, _)| self.store.peek(*id, |_| ()).is_some());
+        swept
+    }
+
     /// A consent as `GET /_sandbox/consents/{consentId}` shows it.
     pub fn outcome(&self, id: Uuid) -> Option<Value> {
         self.store.peek(id, |c| {

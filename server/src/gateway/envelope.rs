@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::body::{header, JsonBody};
-use crate::clock::{Clock, Millis, MINUTE};
+use crate::clock::{parse_utc, Clock, Millis, MINUTE};
 use crate::error::{ApiError, ApiResult};
 
 /// The HIE-CM version a message speaks.
@@ -330,16 +330,6 @@ pub fn version_of(req: &HttpRequest) -> Version {
     } else {
         Version::V05
     }
-}
-
-/// A date-time in UTC: RFC 3339 with `Z` or an offset, or without a zone (read as UTC).
-fn parse_utc(ts: &str) -> Option<Millis> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(ts) {
-        return Some(t.timestamp_millis());
-    }
-    chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(|t| t.and_utc().timestamp_millis())
 }
 
 /// 403 for a routing header or requester naming a service that is not the caller's.

@@ -319,15 +319,29 @@ pub async fn generate_token(
             }
         }
     };
-    let payload = match outcome {
-        Ok(token) => json!({"abhaAddress": address, "linkToken": token}),
-        Err((code, message)) => {
-            json!({"abhaAddress": address, "error": {"code": Version::V3.code(code), "message": message}})
-        }
-    };
-    let cb = Version::V3.message(("", "/api/v3/hip/token/on-generate-token"), Some(answers), now, payload);
-    bridges::send(&sh, &bridges, (Receiver::Hip, &hip), cb, Vec::new());
+    let outcome = outcome.map(|token| ("linkToken", token));
+    answer_v3(&sh, &bridges, (&hip, "/api/v3/hip/token/on-generate-token", answers), address, outcome);
     Ok(accepted())
+}
+
+/// A v3 linking callback to the HIP answering `answers`: the address, and `key: value` on success
+/// or the error.
+fn answer_v3(
+    sh: &Shared,
+    bridges: &Bridges,
+    (hip, path, answers): (&str, &str, Uuid),
+    address: &str,
+    outcome: Result<(&str, String), (Code, String)>,
+) {
+    let mut payload = json!({"abhaAddress": address});
+    match outcome {
+        Ok((key, value)) => payload[key] = json!(value),
+        Err((code, message)) => {
+            payload["error"] = json!({"code": Version::V3.code(code), "message": message})
+        }
+    }
+    let cb = Version::V3.message(("", path), Some(answers), sh.clock.now(), payload);
+    bridges::send(sh, bridges, (Receiver::Hip, hip), cb, Vec::new());
 }
 
 /// v3 `link/carecontext` with `X-LINK-TOKEN` → `{bridge}/api/v3/link/on_carecontext`.
@@ -372,14 +386,12 @@ pub async fn link_carecontext(
         refs.extend(contexts.into_iter().map(|r| (reference.clone(), r)));
     }
     let (hip, outcome) = link_with_token(&sh, &bridges, &links, token, Some(address), &refs, &caller(&req));
-    let payload = match outcome {
-        Ok(address) => json!({"abhaAddress": address, "status": "Successfully Linked care context"}),
-        Err((code, message)) => {
-            json!({"abhaAddress": address, "error": {"code": Version::V3.code(code), "message": message}})
-        }
+    // On success the address as the link token names it.
+    let (address, outcome) = match outcome {
+        Ok(linked) => (linked, Ok(("status", "Successfully Linked care context".to_string()))),
+        Err(e) => (address.to_string(), Err(e)),
     };
-    let cb = Version::V3.message(("", "/api/v3/link/on_carecontext"), Some(answers), sh.clock.now(), payload);
-    bridges::send(&sh, &bridges, (Receiver::Hip, &hip), cb, Vec::new());
+    answer_v3(&sh, &bridges, (&hip, "/api/v3/link/on_carecontext", answers), &address, outcome);
     Ok(accepted())
 }
 

@@ -87,7 +87,12 @@ impl Gateway {
 
     /// Drops expired shares and transactions; returns how many.
     pub fn sweep(&self, now: Millis) -> usize {
-        self.shares.sweep(now) + self.auth.sweep(now) + self.discoveries.sweep(now) + self.hygiene.sweep(now)
+        self.shares.sweep(now)
+            + self.auth.sweep(now)
+            + self.discoveries.sweep(now)
+            + self.consents.sweep(now)
+            + self.transfers.sweep(now)
+            + self.hygiene.sweep(now)
     }
 
     /// Live user-auth transactions.

@@ -13,7 +13,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::envelope::{require_cm_id, Hygiene, Version};
+use super::envelope::{version_of, Hygiene, Version};
 use crate::body::{bearer, header, JsonBody};
 use crate::clock::{Clock, Millis};
 use crate::crypto;
@@ -142,9 +142,8 @@ pub async fn sessions(
     req: HttpRequest,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    if req.path().starts_with("/api/hiecm/") {
-        require_cm_id(&req)?;
-        hygiene.request(&req, &body, Version::V3)?;
+    if version_of(&req) == Version::V3 {
+        hygiene.inbound(&req, &body)?;
     }
     // Exactly `application/json`: some clients compare the Content-Type as a string.
     Ok(HttpResponse::Ok().content_type("application/json").body(session(&sh, &body)?.to_string()))
@@ -210,10 +209,9 @@ pub async fn certs() -> HttpResponse {
 /// `GET .well-known/openid-configuration`: where the JWKS is (the certs of the same version).
 pub async fn openid(req: HttpRequest) -> HttpResponse {
     let info = req.connection_info();
-    let certs = if req.path().starts_with("/api/hiecm/") {
-        "/api/hiecm/gateway/v3/certs"
-    } else {
-        "/gateway/v0.5/certs"
+    let certs = match version_of(&req) {
+        Version::V3 => "/api/hiecm/gateway/v3/certs",
+        Version::V05 => "/gateway/v0.5/certs",
     };
     HttpResponse::Ok().json(json!({"jwks_uri": format!("{}://{}{certs}", info.scheme(), info.host())}))
 }

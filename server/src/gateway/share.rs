@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::bridges::Bridges;
-use super::envelope::{require_cm_id, Hygiene, Version};
+use super::envelope::{Hygiene, Version};
 use super::sessions::caller;
 use crate::accounts::AbhaAccount;
 use crate::body::JsonBody;
@@ -218,15 +218,12 @@ pub async fn on_share(
     req: HttpRequest,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    let (version, path_version) = if req.path().starts_with("/api/hiecm/") {
-        (Version::V3, "v3")
-    } else if req.path().contains("/v1.0/") {
-        (Version::V05, "v1.0")
-    } else {
-        (Version::V05, "v0.5")
+    let (version, _) = hygiene.inbound(&req, &body)?;
+    let path_version = match version {
+        Version::V3 => "v3",
+        Version::V05 if req.path().contains("/v1.0/") => "v1.0",
+        Version::V05 => "v0.5",
     };
-    require_cm_id(&req)?;
-    hygiene.request(&req, &body, version)?;
     let ack = acknowledgement(&body, path_version)?;
     let answered = hygiene.answers(&body, version, &caller(&req))?;
     let now = sh.clock.now();
