@@ -491,6 +491,8 @@ fn grant_artefacts(p: &Parts, id: Uuid, now: Millis) -> Vec<Uuid> {
         // An artefact is kept a week past its erase date (or its grant, if later).
         let kept = (erase_at + 7 * DAY).max(now + 7 * DAY);
         p.requests.artefacts.insert_until(artefact_id, artefact, kept);
+        // The request, which the artefact's notifies answer to, lives as long.
+        p.requests.requests.keep_until(id, kept);
         ids.push(artefact_id);
     }
     ids
@@ -528,10 +530,21 @@ fn notify(p: &Parts, id: Uuid, status: &'static str, artefacts: &[Uuid]) {
     }
 }
 
+/// Expires every granted artefact past its erase date and notifies its HIU (EXPIRED); returns
+/// how many. Run by the sweeper and when the clock is moved.
+pub fn expire_due(p: &Parts, now: Millis) -> usize {
+    let mut due = Vec::new();
+    p.requests.artefacts.for_each(|id, a| {
+        if a.status == "GRANTED" && a.erase_at < now {
+            due.push(id);
+        }
+    });
+    due.iter().filter(|id| end(p, **id, "EXPIRED").is_ok()).count()
+}
+
 /// Ends one artefact (`REVOKED` by the patient, `EXPIRED`) and notifies the HIU.
 pub fn end(p: &Parts, consent_id: Uuid, status: &'static str) -> ApiResult<Value> {
-    let now = p.sh.clock.now();
-    let found = p.requests.artefacts.peek(consent_id, |a| (a.status_at(now), a.request));
+    let found = p.requests.artefacts.peek(consent_id, |a| (a.status, a.request));
     let Some((current, request)) = found else {
         return Err(ApiError::rule("consentId", "consent-unknown", format!("no consent {consent_id}")));
     };
