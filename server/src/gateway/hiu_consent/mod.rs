@@ -35,7 +35,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::bridges::{self, require_own, Bridges};
-use super::consent::{signature, HI_TYPES, PURPOSES};
+use super::consent::{HI_TYPES, PURPOSES};
 use super::envelope::{accepted, Code, Hygiene, Version, BAD_REQUEST, INVALID_TRANSACTION};
 use super::sessions::caller;
 use crate::body::{header, JsonBody, Obj};
@@ -45,6 +45,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::fixtures::{ConsentDecision, Record};
 use crate::shared::Shared;
 use crate::store::Store;
+
+mod answers;
+pub use answers::{fetch, status};
 
 /// How long after init a scripted patient grants or denies, in virtual time.
 pub const DECISION_DELAY: Millis = 2 * SECOND;
@@ -620,66 +623,4 @@ pub async fn on_notify(
         None => Ok(accepted()),
         Some(why) => Err(ApiError::bad("acknowledgement", "hiu-answer", why).code(version.code(BAD_REQUEST))),
     }
-}
-
-/// HIU → gateway `consent-requests/status` `{consentRequestId}` → `on-status` with the
-/// request's status and artefacts.
-pub async fn status(
-    sh: web::Data<Shared>,
-    bridges: web::Data<Bridges>,
-    hygiene: web::Data<Hygiene>,
-    requests: web::Data<ConsentRequests>,
-    req: HttpRequest,
-    body: JsonBody,
-) -> ApiResult<HttpResponse> {
-    let (version, answers) = hygiene.inbound(&req, &body)?;
-    let id = body.txn_id("consentRequestId")?;
-    let me = caller(&req);
-    let found =
-        requests.requests.peek(id, |r| (r.client.clone(), r.hiu_id.clone(), r.status, r.artefacts.clone()));
-    let Some((client, hiu, status, artefacts)) = found.filter(|f| f.0 == me) else {
-        let why = format!("no consent request {id} of client {me}");
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "consent-request-unknown",
-            format!("consentRequestId: {why}"),
-        )
-        .field("consentRequestId")
-        .code(version.code(REQUEST_NOT_FOUND)));
-    };
-    debug_assert_eq!(client, me);
-    let list: Vec<Value> = artefacts.iter().map(|a| json!({"id": a})).collect();
-    let payload = json!({"id": id, "status": status, "consentArtefacts": list});
-    let cb = version.answer(ON_STATUS, answers, sh.clock.now(), "consentRequest", Ok(payload));
-    bridges::send(&sh, &bridges, (Receiver::Hiu, &hiu), cb, Vec::new());
-    Ok(accepted())
-}
-
-/// HIU → gateway `consents/fetch` `{consentId}` → `on-fetch` with the artefact and its signature.
-pub async fn fetch(
-    sh: web::Data<Shared>,
-    bridges: web::Data<Bridges>,
-    hygiene: web::Data<Hygiene>,
-    requests: web::Data<ConsentRequests>,
-    req: HttpRequest,
-    body: JsonBody,
-) -> ApiResult<HttpResponse> {
-    let (version, answers) = hygiene.inbound(&req, &body)?;
-    let id = body.txn_id("consentId")?;
-    let now = sh.clock.now();
-    let me = caller(&req);
-    let found = requests
-        .artefacts
-        .peek(id, |a| (a.hiu_id.clone(), a.status_at(now), a.detail.clone(), a.client.clone()));
-    let Some((hiu, status, detail, _)) = found.filter(|f| f.3 == me) else {
-        let why = format!("no consent artefact {id} granted to client {me}");
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "consent-unknown", format!("consentId: {why}"))
-            .field("consentId")
-            .code(version.code(ARTEFACT_NOT_FOUND)));
-    };
-    requests.artefacts.update(id, |a| a.fetched = true);
-    let consent = json!({"status": status, "consentDetail": detail, "signature": signature(&detail)});
-    let cb = version.answer(ON_FETCH, answers, now, "consent", Ok(consent));
-    bridges::send(&sh, &bridges, (Receiver::Hiu, &hiu), cb, Vec::new());
-    Ok(accepted())
 }
