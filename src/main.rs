@@ -159,7 +159,15 @@ async fn main() -> ExitCode {
                 },
                 None => Fixtures::default_set(),
             };
-            let config = Config { addr, fixtures, journal_capacity: journal_size, workers, public_url };
+            let runner: std::sync::Arc<dyn abdm_server::ScenarioRunner> = std::sync::Arc::new(ConsoleRunner);
+            let config = Config {
+                addr,
+                fixtures,
+                journal_capacity: journal_size,
+                workers,
+                public_url,
+                runner: Some(runner),
+            };
             let sandbox = match Sandbox::start(config).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -179,6 +187,69 @@ async fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// The web console's runner panel: the scenarios beside the binary (as `check` finds them), run
+/// against a fresh embedded sandbox of their own, as `abdm-sandbox check` runs them.
+#[derive(Debug)]
+struct ConsoleRunner;
+
+impl ConsoleRunner {
+    fn load() -> Result<Vec<abdm_conformance::scenario::Scenario>, String> {
+        let local = PathBuf::from("scenarios");
+        let dir = if local.is_dir() {
+            local
+        } else {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))
+        };
+        abdm_conformance::scenario::load_dir(&dir)
+            .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+    }
+}
+
+impl abdm_server::ScenarioRunner for ConsoleRunner {
+    fn scenarios(&self) -> Result<Vec<abdm_server::ScenarioInfo>, String> {
+        Ok(Self::load()?
+            .into_iter()
+            .map(|s| abdm_server::ScenarioInfo {
+                steps: s.steps.len(),
+                id: s.id,
+                title: s.title,
+                tags: s.tags,
+            })
+            .collect())
+    }
+
+    fn run(&self, ids: &[String]) -> Result<abdm_server::RunOutcome, String> {
+        use abdm_conformance::run::Outcome;
+        let chosen: Vec<_> = Self::load()?.into_iter().filter(|s| ids.contains(&s.id)).collect();
+        if chosen.is_empty() {
+            return Err(format!("no scenario {ids:?}"));
+        }
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        let report = runtime.block_on(async {
+            let config = Config { workers: 2, ..Default::default() };
+            let sandbox = Sandbox::start(config).await.map_err(|e| format!("cannot start a sandbox: {e}"))?;
+            let report =
+                abdm_conformance::run::run(&chosen, &abdm_conformance::embedded_target(&sandbox)).await;
+            sandbox.stop().await;
+            report.map_err(|e| e.to_string())
+        })?;
+        let summary = format!(
+            "{} scenarios, {} passed, {} failed, {} skipped, {} manual",
+            report.scenarios.len(),
+            report.count(Outcome::Pass),
+            report.count(Outcome::Fail),
+            report.count(Outcome::Skipped),
+            report.count(Outcome::Manual)
+        );
+        Ok(abdm_server::RunOutcome {
+            passed: report.passed(),
+            summary,
+            html: abdm_conformance::report::html(&report),
+        })
     }
 }
 

@@ -1,6 +1,8 @@
 //! The journal: every inbound request (and, with the gateway, every outbound callback) in order,
 //! with status and bodies, Aadhaar numbers, OTPs and secrets masked. It is a bounded ring, so a
 //! long-running sandbox under load keeps flat memory; `GET /_sandbox/journal?since=SEQ` pages it.
+//! Each new entry's sequence number is also broadcast, so the events stream
+//! (`GET /_sandbox/events`) can follow the journal live without polling it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +15,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::HttpMessage;
 use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::broadcast;
 
 use crate::body::MAX_BODY;
 use crate::clock::{iso, Clock, Millis};
@@ -25,6 +28,9 @@ const MAX_RECORDED_ITEMS: usize = 50;
 /// Bodies up to this size are kept as received and rendered (parsed, masked, shortened) only
 /// when the journal is read, which keeps recording cheap; larger ones are rendered at once.
 const MAX_RAW_BODY: usize = 16 * 1024;
+/// Sequence numbers a slow subscriber may fall behind by before it is told it lagged (it then
+/// reads the journal from its last entry, so nothing is lost while the ring still holds it).
+const BROADCAST_CAPACITY: usize = 256;
 
 /// A journal entry as `GET /_sandbox/journal` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -94,6 +100,8 @@ pub struct Journal {
     next_seq: AtomicU64,
     capacity: usize,
     clock: Clock,
+    /// The sequence number of each entry recorded, for live subscribers.
+    recorded: broadcast::Sender<u64>,
 }
 
 impl Journal {
@@ -104,17 +112,29 @@ impl Journal {
             next_seq: AtomicU64::new(1),
             capacity: capacity.max(1),
             clock,
+            recorded: broadcast::channel(BROADCAST_CAPACITY).0,
         }
     }
 
     fn record(&self, mut record: Record) {
         record.at = self.clock.now();
-        let mut q = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        if q.len() == self.capacity {
-            q.pop_front();
-        }
-        q.push_back((seq, record));
+        let seq = {
+            let mut q = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+            if q.len() == self.capacity {
+                q.pop_front();
+            }
+            q.push_back((seq, record));
+            seq
+        };
+        // With no subscriber this only finds that out; it never waits.
+        let _ = self.recorded.send(seq);
+    }
+
+    /// The sequence number of every entry recorded from now on, as it is recorded; read the
+    /// entries themselves with [`Journal::since`].
+    pub fn subscribe(&self) -> broadcast::Receiver<u64> {
+        self.recorded.subscribe()
     }
 
     /// Records a callback the sandbox made (or could not make: `status` `None`) to `url`. The

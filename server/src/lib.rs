@@ -14,6 +14,7 @@
 //! | HPR ID registration | `https://hpridsbx.abdm.gov.in/api` | `/hpr/api` | `hpr.rs` |
 //! | Carestack EHR API (the SDK's `API_URL`) | `https://ehrsandboxapi.achalahealth.com` | `/carestack` | `carestack.rs` |
 //! | sandbox control | — | `/_sandbox` | `control.rs` |
+//! | web console (a page for people; `GET /` redirects there) | — | `/_sandbox/ui` | `console/` |
 //!
 //! Start one on a free port (as every test does) and talk to it over HTTP:
 //!
@@ -50,6 +51,7 @@ mod callbacks;
 mod carestack;
 pub mod checks;
 mod clock;
+mod console;
 mod control;
 mod crypto;
 mod error;
@@ -68,12 +70,14 @@ mod state;
 mod store;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
+pub use console::{RunOutcome, ScenarioInfo, ScenarioRunner};
 pub use error::{ApiError, Rule};
 pub use fixtures::{ConsentDecision, Facility, Fixtures, Person, Professional, Record};
 pub use journal::mask as mask_secrets;
@@ -117,6 +121,9 @@ pub struct Config {
     /// The base URL HIPs reach the sandbox at, for the `dataPushUrl` of HI requests; the
     /// listening address when `None`.
     pub public_url: Option<String>,
+    /// Runs conformance scenarios for the web console's runner panel (the `abdm-sandbox`
+    /// binary gives one); without it the panel says how to run them by hand.
+    pub runner: Option<Arc<dyn ScenarioRunner>>,
 }
 
 impl Default for Config {
@@ -128,6 +135,7 @@ impl Default for Config {
             journal_capacity: 5_000,
             workers: 1,
             public_url: None,
+            runner: None,
         }
     }
 }
@@ -147,7 +155,8 @@ impl Sandbox {
     pub async fn start(config: Config) -> std::io::Result<Sandbox> {
         let state = AppState::new(config.fixtures, config.journal_capacity);
         let app_state = state.clone();
-        let mut server = HttpServer::new(move || app(app_state.clone()))
+        let console = console::Console::new(config.runner.clone());
+        let mut server = HttpServer::new(move || app(app_state.clone(), console.clone()))
             .disable_signals()
             .shutdown_timeout(5)
             .bind(config.addr)?;
@@ -245,9 +254,11 @@ async fn shutdown_signal() {
     }
 }
 
-/// The application: every family's routes, the journal around them, JSON 404s.
+/// The application: every family's routes, the journal around them, JSON 404s; the console's
+/// routes first, beside the control API's `/_sandbox` scope.
 fn app(
     state: AppState,
+    console: console::Console,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -261,6 +272,7 @@ fn app(
         .configure(|cfg| state.register(cfg))
         .app_data(web::PayloadConfig::new(body::MAX_BODY))
         .app_data(web::QueryConfig::default().error_handler(body::query_error))
+        .configure(|cfg| console::configure(cfg, &console))
         .configure(control::configure)
         .configure(hpr::routes::configure)
         .configure(abha::v3::configure)
