@@ -15,7 +15,6 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -26,7 +25,7 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 pub const WAIT: Duration = Duration::from_secs(15);
 
 /// One browser at a time per test binary: two cores are shared by everything.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Where the screenshots go: `target/ui-screenshots/`.
 pub fn screenshot_dir() -> PathBuf {
@@ -62,7 +61,7 @@ pub struct Browser {
     session: String,
     http: reqwest::Client,
     _profile: tempfile::TempDir,
-    _turn: MutexGuard<'static, ()>,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Browser {
@@ -77,7 +76,7 @@ impl Browser {
             eprintln!("NOT RUN: {why}; they are not installed here, so this test checked nothing");
             return None;
         };
-        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = ONE_AT_A_TIME.lock().await;
         let port = free_port();
         let mut child = Command::new(&driver)
             .arg(format!("--port={port}"))

@@ -136,7 +136,11 @@ pub async fn run(runs: web::Data<Runs>, body: JsonBody) -> ApiResult<HttpRespons
         let outcome = runner.run(&ids);
         let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
         p.running = None;
-        p.last = Some(Finished { scenarios: ids, outcome, finished_at: chrono::Utc::now().to_rfc3339() });
+        p.last = Some(Finished {
+            scenarios: ids,
+            outcome,
+            finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        });
     });
     Ok(HttpResponse::Accepted().json(json!({"running": started})))
 }

@@ -85,7 +85,8 @@ const SBX = (() => {
     return badge("pending", "warn");
   }
   function facts(pairs) {
-    return h("dl.facts", pairs.filter(Boolean).flatMap(([k, v]) => [h("dt", k), h("dd", v === null || v === undefined || v === "" ? "—" : v)]));
+    const none = (v) => v === null || v === undefined || v === "" || (Array.isArray(v) && !v.length);
+    return h("dl.facts", pairs.filter(Boolean).flatMap(([k, v]) => [h("dt", k), h("dd", none(v) ? "—" : v)]));
   }
   function problems(list) {
     return h("ul.problems", (list || []).filter(Boolean).map((p) => h("li", typeof p === "string" ? p : JSON.stringify(p))));
