@@ -112,11 +112,13 @@ fn decode_qr(png_bytes: &[u8]) -> String {
 #[tokio::test]
 async fn the_page_loads_every_panel_with_no_console_error_and_nothing_leaving_the_machine() {
     let sb = TestSandbox::start().await;
-    // `/` sends a person to the console.
+    // `/` sends a browser to the console; an API client still gets the JSON 404.
     let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let root = plain.get(format!("{}/", sb.url)).send().await.unwrap();
+    let root =
+        plain.get(format!("{}/", sb.url)).header("Accept", "text/html,*/*;q=0.8").send().await.unwrap();
     assert_eq!(root.status(), 303);
     assert_eq!(root.headers()["location"], "/_sandbox/ui");
+    sb.get("/").await.refused(404, "path", "no-route");
     // The page and everything it loads, compiled in: under 300 KB.
     let page = sb.http.get(format!("{}/_sandbox/ui", sb.url)).send().await.unwrap();
     assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));

@@ -14,7 +14,7 @@
 //! | HPR ID registration | `https://hpridsbx.abdm.gov.in/api` | `/hpr/api` | `hpr.rs` |
 //! | Carestack EHR API (the SDK's `API_URL`) | `https://ehrsandboxapi.achalahealth.com` | `/carestack` | `carestack.rs` |
 //! | sandbox control | — | `/_sandbox` | `control.rs` |
-//! | web console (a page for people; `GET /` redirects there) | — | `/_sandbox/ui` | `console/` |
+//! | web console (a page for people; a browser opening `/` is sent there) | — | `/_sandbox/ui` | `console/` |
 //!
 //! Start one on a free port (as every test does) and talk to it over HTTP:
 //!

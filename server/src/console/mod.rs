@@ -10,6 +10,7 @@
 //!
 //! | route | what |
 //! |---|---|
+//! | `GET /` from a browser (`Accept: text/html`) | redirects to `/_sandbox/ui`; other clients still get the JSON 404 |
 //! | `GET /_sandbox/ui`, `GET /_sandbox/ui/assets/{file}` | the page and its script and style, compiled in ([`assets`]) |
 //! | `GET /_sandbox/events[?since=SEQ]` | the journal as server-sent events ([`events`]), also for programs |
 //! | `GET /_sandbox/ui/qr.svg?text=` | a QR code holding `text`, drawn as SVG ([`qr`]) |
@@ -23,7 +24,7 @@ mod qr;
 mod runner;
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{guard, web, HttpResponse};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -54,7 +55,12 @@ const MAX_LOOKUP: usize = 500;
 /// would otherwise answer them with its 404.
 pub fn configure(cfg: &mut web::ServiceConfig, console: &Console) {
     cfg.app_data(console.runs.clone())
-        .service(web::resource("/").route(web::get().to(to_console)).route(web::head().to(to_console)))
+        .service(
+            web::resource("/")
+                .guard(guard::fn_guard(|ctx| wants_html(ctx.head().headers())))
+                .route(web::get().to(to_console))
+                .route(web::head().to(to_console)),
+        )
         .route("/_sandbox/ui", web::get().to(assets::page))
         .route("/_sandbox/ui/", web::get().to(to_console))
         .route("/_sandbox/ui/assets/{file}", web::get().to(assets::asset))
@@ -67,7 +73,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, console: &Console) {
         .route("/_sandbox/events", web::get().to(events::stream));
 }
 
-/// `GET /` and `GET /_sandbox/ui/`: to the console.
+/// Whether the client reads HTML (a browser says so in `Accept`). Only such a client is sent from
+/// `/` to the console; an API client asking for `/` keeps getting the JSON 404 of a path that
+/// serves no API.
+fn wants_html(headers: &header::HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT).filter_map(|v| v.to_str().ok()).any(|v| v.contains("text/html"))
+}
+
+/// `GET /` (from a browser) and `GET /_sandbox/ui/`: to the console.
 async fn to_console() -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, "/_sandbox/ui")).finish()
 }
