@@ -72,16 +72,32 @@ struct CheckArgs {
     #[command(flatten)]
     select: Select,
     /// `embedded` starts the fake in this process; a URL is a running fake or a real gateway.
-    #[arg(long, default_value = "embedded", conflicts_with_all = ["hip", "client"])]
+    #[arg(long, default_value = "embedded", conflicts_with_all = ["hip", "client", "hiu"])]
     gateway: String,
     /// Judge a HIP at this URL: the runner hosts the gateway (at --gateway-addr), registers the
     /// HIP as the bridge and runs the HIP scenarios (tag hip, or hip-v3 with --hip-version v3).
-    #[arg(long, value_name = "URL", conflicts_with = "client")]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["client", "hiu"])]
     hip: Option<String>,
     /// The HIE-CM version the HIP speaks: its bridge is registered in it, the gateway calls it in
     /// it, and its messages are judged in it.
     #[arg(long, value_enum, default_value = "v0.5", requires = "hip")]
-    hip_version: HipVersion,
+    hip_version: HieVersion,
+    /// Judge a HIU at this URL: the runner hosts the gateway (at --gateway-addr), registers the
+    /// HIU as the bridge of the HIU facility, starts its flow with --hiu-start and judges its
+    /// traffic (the scenarios tagged hiu, or hiu-v3 with --hiu-version v3).
+    #[arg(long, value_name = "URL", conflicts_with = "client", requires = "hiu_start")]
+    hiu: Option<String>,
+    /// The command that makes the HIU ask for consent (run at each scenario's start step, with
+    /// SANDBOX_URL, GATEWAY_URL, HIECM_URL, CLIENT_ID, CLIENT_SECRET, HIU_ID, HIU_URL and PATIENT
+    /// in its environment).
+    #[arg(long, value_name = "CMD", requires = "hiu")]
+    hiu_start: Option<String>,
+    /// The HIE-CM version the HIU speaks (its bridge is registered in it).
+    #[arg(long, value_enum, default_value = "v0.5", requires = "hiu")]
+    hiu_version: HieVersion,
+    /// How long the --hiu-start command may run, in seconds.
+    #[arg(long, default_value_t = 60, requires = "hiu")]
+    hiu_start_timeout: u64,
     /// The OTP the HIP sends the patient in user-initiated linking (its link confirm steps are
     /// checked by hand without it).
     #[arg(long, value_name = "CODE", requires = "hip")]
@@ -90,7 +106,7 @@ struct CheckArgs {
     /// keys in its environment, then judges its recorded traffic against --scenario.
     #[arg(long, value_name = "CMD")]
     client: Option<String>,
-    /// Where the hosted gateway listens with --hip or --client.
+    /// Where the hosted gateway listens with --hip, --hiu or --client.
     #[arg(long, value_name = "ADDR")]
     gateway_addr: Option<SocketAddr>,
     /// How long the client program may run, in seconds.
@@ -121,9 +137,9 @@ struct CheckArgs {
     no_color: bool,
 }
 
-/// The HIE-CM versions a HIP can be judged in.
+/// The HIE-CM versions a HIP or a HIU can be judged in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum HipVersion {
+enum HieVersion {
     /// The v0.5 envelope: `/gateway/v0.5/...`, `requestId` and `timestamp` in the body.
     #[value(name = "v0.5")]
     V05,
@@ -132,12 +148,12 @@ enum HipVersion {
     V3,
 }
 
-impl HipVersion {
-    /// The tag of the scenarios that judge a HIP in this version.
-    fn tag(self) -> &'static str {
+impl HieVersion {
+    /// The tag of the scenarios that judge a `role` (`hip`, `hiu`) in this version.
+    fn tag(self, role: &str) -> String {
         match self {
-            HipVersion::V05 => "hip",
-            HipVersion::V3 => "hip-v3",
+            HieVersion::V05 => role.to_string(),
+            HieVersion::V3 => format!("{role}-v3"),
         }
     }
 }

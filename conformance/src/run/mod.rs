@@ -1,10 +1,12 @@
 //! Running scenarios. The runner plays the roles the target does not: against a gateway (the
-//! embedded fake, a running fake, or a real sandbox) it is the client and the HIP, sends their
-//! messages and waits, at its own inbox, for the gateway's callbacks; against a HIP or a client
-//! program it hosts the gateway and finds their traffic in the sandbox's journal.
+//! embedded fake, a running fake, or a real sandbox) it is the client, the HIP and the HIU, sends
+//! their messages and waits, at its own inbox, for the gateway's callbacks; against a HIP, a HIU
+//! or a client program it hosts the gateway and finds their traffic in the sandbox's journal (a
+//! HIU, driven by its own harness, is started at each scenario's `start` step).
 //!
 //! One file per concern: the result tree ([`RunReport`]), the typed [`Failure`], one step's
-//! phases (`step`), one file per transport (`send`, `inbox`, `observe`) and the checks (`assert`).
+//! phases (`step`), one file per transport (`send`, `inbox`, `observe`), starting a target
+//! (`start`) and the checks (`assert`).
 
 mod assert;
 mod exchange;
@@ -13,6 +15,7 @@ mod inbox;
 mod observe;
 mod result;
 mod send;
+mod start;
 mod step;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,14 +50,36 @@ pub struct Target {
     pub name: String,
     /// Which role is under test.
     pub mode: Mode,
-    /// In HIP mode: the HIP's URL, registered as the bridge instead of the runner's inbox.
+    /// In HIP or HIU mode: the URL of the HIP or HIU under test, registered as the bridge
+    /// (`{{inbox.url}}`) instead of the runner's inbox.
     pub hip_url: Option<String>,
+}
+
+/// How a target that its own test harness drives is started (`check --hiu-start CMD`): at each
+/// `start` step the runner runs `command` with `sh -c`, the sandbox's URLs, the target's
+/// credentials and the step's values in its environment, and waits for it.
+#[derive(Debug, Clone)]
+pub struct Harness {
+    /// The shell command.
+    pub command: String,
+    /// How long it may run.
+    pub timeout: Duration,
 }
 
 /// Runs scenarios against the target. The runner plays the roles the target does not:
 /// against a gateway it is the client and the HIP (the gateway's callbacks come to its inbox);
 /// against a HIP or a client program it hosts the gateway and finds their traffic in the journal.
 pub async fn run(scenarios: &[Scenario], target: &Target) -> std::io::Result<RunReport> {
+    run_with(scenarios, target, None).await
+}
+
+/// [`run`] with the harness that starts the target at the scenarios' `start` steps (a HIU under
+/// test); without one those steps fail, saying so.
+pub async fn run_with(
+    scenarios: &[Scenario],
+    target: &Target,
+    harness: Option<&Harness>,
+) -> std::io::Result<RunReport> {
     let inbox = inbox::start().await?;
     let http =
         reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(std::io::Error::other)?;
@@ -67,7 +92,7 @@ pub async fn run(scenarios: &[Scenario], target: &Target) -> std::io::Result<Run
             let _ = http.post(format!("{}/_sandbox/reset", target.base)).send().await;
         }
         inbox.inbox.clear();
-        results.push(run_scenario(s, target, &http, &inbox).await);
+        results.push(run_scenario(s, target, harness, &http, &inbox).await);
     }
     inbox.stop().await;
     Ok(RunReport { target: target.name.clone(), started_at, duration_ms: ms(started), scenarios: results })
@@ -81,12 +106,14 @@ pub async fn run_against_gateway(scenarios: &[Scenario], target: &Target) -> std
 async fn run_scenario(
     s: &Scenario,
     target: &Target,
+    harness: Option<&Harness>,
     http: &reqwest::Client,
     inbox: &inbox::Running,
 ) -> ScenarioResult {
     let started = Instant::now();
     let mut ctx = step::Context {
         target,
+        harness,
         http,
         inbox,
         watcher: observe::Watcher::new(&target.base, http.clone()),
@@ -136,7 +163,8 @@ fn scenario_vars(s: &Scenario, target: &Target, inbox: &inbox::Running) -> Vars 
         }
     }
     vars.insert("target".into(), values);
-    // Where the gateway's messages for the HIP go: the runner's inbox, or the HIP under test.
+    // Where the gateway's messages for the role under test go: the runner's inbox, or the HIP
+    // or HIU under test.
     let bridge = target.hip_url.clone().unwrap_or_else(|| inbox.url.clone());
     vars.insert("inbox".into(), json!({"url": bridge}));
     for (k, v) in &s.vars {

@@ -4,7 +4,9 @@
 //! `encrypt_oaep(key, text)` (ABHA v3), `encrypt_pkcs1(key, text)` (PHR v1), and for a HIP's
 //! data push `fidelius_keygen()` (a fresh key pair and nonce, as fidelius-cli's `gkm` prints them),
 //! `fidelius_encrypt(text, senderNonce, requesterNonce, senderPrivateKey, requesterPublicKey)`
-//! (fidelius-cli's `e`) and `md5_hex(text)`. Arguments are expressions or 'quoted text'; an
+//! (fidelius-cli's `e`) and `md5_hex(text)`; for a HIU opening a push,
+//! `fidelius_decrypt(content, requesterNonce, senderNonce, requesterPrivateKey, senderPublicKey)`
+//! (fidelius-cli's `d`) and `parse_json(text)` (the JSON value a text holds). Arguments are expressions or 'quoted text'; an
 //! object or array argument is used as its JSON text. A string that is exactly one `{{expr}}` takes the value's JSON
 //! type (a number stays a number); otherwise values are interpolated as text.
 
@@ -14,7 +16,7 @@ use serde_json::Value;
 
 /// Names that are always defined: the fixtures, the target's credentials, the runner's inbox.
 pub const BUILTIN_ROOTS: [&str; 3] = ["fixture", "target", "inbox"];
-const FUNCTIONS: [&str; 8] = [
+const FUNCTIONS: [&str; 10] = [
     "uuid",
     "now",
     "otp_time",
@@ -23,6 +25,8 @@ const FUNCTIONS: [&str; 8] = [
     "fidelius_keygen",
     "fidelius_encrypt",
     "md5_hex",
+    "fidelius_decrypt",
+    "parse_json",
 ];
 
 pub type Vars = BTreeMap<String, Value>;
@@ -100,8 +104,8 @@ fn parse(src: &str) -> Result<Expr, String> {
         let args = split_args(inner).into_iter().map(parse).collect::<Result<Vec<_>, _>>()?;
         let arity = match name {
             "encrypt_oaep" | "encrypt_pkcs1" => 2,
-            "fidelius_encrypt" => 5,
-            "md5_hex" => 1,
+            "fidelius_encrypt" | "fidelius_decrypt" => 5,
+            "md5_hex" | "parse_json" => 1,
             _ => 0,
         };
         if args.len() != arity {
@@ -220,6 +224,14 @@ fn eval(e: &Expr, vars: &Vars) -> Result<Value, String> {
                     crate::crypto::fidelius_encrypt(&a[0], &a[1], &a[2], &a[3], &a[4]).map(Value::String)
                 }
                 "md5_hex" => Ok(Value::String(crate::crypto::md5_hex(&text(&args[0])))),
+                "fidelius_decrypt" => {
+                    let a: Vec<String> = args.iter().map(text).collect();
+                    crate::crypto::fidelius_decrypt(&a[0], &a[1], &a[2], &a[3], &a[4]).map(Value::String)
+                }
+                "parse_json" => {
+                    let t = text(&args[0]);
+                    serde_json::from_str(&t).map_err(|e| format!("parse_json: not JSON ({e})"))
+                }
                 other => Err(format!("unknown function {other}")),
             }
         }
@@ -278,5 +290,39 @@ mod tests {
             render_str("{{fidelius_encrypt('x', hip.nonce, 'short', hip.privateKey, hiu.publicKey)}}", &vars);
         assert!(wrong.unwrap_err().contains("requesterNonce"));
         assert!(references(&json!("{{md5_hex(a, b)}}")).unwrap_err().contains("takes 1 arguments"));
+    }
+
+    #[test]
+    fn a_hiu_opens_a_push_with_fidelius_decrypt_and_parse_json() {
+        let mut vars = Vars::new();
+        vars.insert("hip".into(), render_str("{{fidelius_keygen()}}", &vars).unwrap());
+        vars.insert("hiu".into(), render_str("{{fidelius_keygen()}}", &vars).unwrap());
+        vars.insert(
+            "bundle".into(),
+            json!({"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Composition"}}]}),
+        );
+        let sealed = render_str(
+            "{{fidelius_encrypt(bundle, hip.nonce, hiu.nonce, hip.privateKey, hiu.publicKey)}}",
+            &vars,
+        )
+        .unwrap();
+        vars.insert("content".into(), sealed);
+        let opened = render(
+            &json!({
+                "bundle": "{{parse_json(fidelius_decrypt(content, hiu.nonce, hip.nonce, hiu.privateKey, hip.x509PublicKey))}}",
+                "md5": "{{md5_hex(fidelius_decrypt(content, hiu.nonce, hip.nonce, hiu.privateKey, hip.publicKey))}}",
+            }),
+            &vars,
+        )
+        .unwrap();
+        assert_eq!(opened["bundle"], vars["bundle"]);
+        assert_eq!(opened["md5"], json!(crate::crypto::md5_hex(&vars["bundle"].to_string())));
+        // The wrong private key: the step says why it could not decrypt.
+        let wrong = render_str(
+            "{{fidelius_decrypt(content, hiu.nonce, hip.nonce, hip.privateKey, hip.publicKey)}}",
+            &vars,
+        );
+        assert!(wrong.unwrap_err().starts_with("fidelius_decrypt: "));
+        assert!(render_str("{{parse_json('{nope')}}", &vars).unwrap_err().contains("not JSON"));
     }
 }
