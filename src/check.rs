@@ -125,6 +125,11 @@ pub async fn check(mut args: CheckArgs) -> ExitCode {
             t.mode = abdm_conformance::run::Mode::Hiu;
             t.hip_url = Some(hiu.trim_end_matches('/').to_string());
             t.name = format!("HIU at {hiu} (gateway hosted at {})", t.base);
+            // Only the HIU knows where it has data pushed; without it the corrupt-entry steps
+            // are checked by hand.
+            if let Some(path) = &args.hiu_push_path {
+                t.values["hiuPushPath"] = json!(path);
+            }
             harness = args.hiu_start.clone().map(|command| abdm_conformance::run::Harness {
                 command,
                 timeout: std::time::Duration::from_secs(args.hiu_start_timeout),

@@ -95,6 +95,10 @@ struct CheckArgs {
     /// The HIE-CM version the HIU speaks (its bridge is registered in it).
     #[arg(long, value_enum, default_value = "v0.5", requires = "hiu")]
     hiu_version: HieVersion,
+    /// The path of the push URL (dataPushUrl) the HIU gives in its HI requests: the runner aims
+    /// the corrupt-entry fault at it (those steps are checked by hand without it).
+    #[arg(long, value_name = "PATH", requires = "hiu")]
+    hiu_push_path: Option<String>,
     /// How long the --hiu-start command may run, in seconds.
     #[arg(long, default_value_t = 60, requires = "hiu")]
     hiu_start_timeout: u64,

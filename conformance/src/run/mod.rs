@@ -34,6 +34,10 @@ pub use result::{Outcome, RunReport, ScenarioResult, StepResult};
 /// (`{{target.linkOtp}}` against a gateway).
 pub const RUNNER_LINK_OTP: &str = "112233";
 
+/// The path of the push URL the runner gives in its HI requests when it plays the HIU
+/// (`{{target.hiuPushPath}}` against a gateway).
+pub const RUNNER_PUSH_PATH: &str = "/data-push";
+
 /// Where the scenarios run.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -42,7 +46,8 @@ pub struct Target {
     /// Whether the target is this sandbox (its control API: reset, outbox, clock, journal).
     pub sandbox: bool,
     /// Credentials and other values scenarios read as `{{target.*}}` (`clientId`, `clientSecret`,
-    /// `hipId`, `apiKey`, and `linkOtp`: the OTP a HIP under test sent the patient).
+    /// `hipId`, `hiuClientId`, `hiuClientSecret`, `hiuId`, `apiKey`, `linkOtp`: the OTP a HIP
+    /// under test sent the patient, `hiuPushPath`: the path of a HIU's push URL).
     pub values: Value,
     /// The fixtures scenarios read as `{{fixture.*}}`.
     pub fixture: Value,
@@ -157,9 +162,13 @@ fn scenario_vars(s: &Scenario, target: &Target, inbox: &inbox::Running) -> Vars 
     let mut values = target.values.clone();
     // Against a gateway the runner plays the HIP, so it knows the OTP "its" patient is sent when
     // linking records; against a HIP only the HIP does (`check --link-otp`).
+    // Likewise the path it has data pushed to when it plays the HIU.
     if let Some(v) = values.as_object_mut().filter(|_| target.mode == Mode::Gateway) {
         if v.get("linkOtp").is_none_or(Value::is_null) {
             v.insert("linkOtp".into(), json!(RUNNER_LINK_OTP));
+        }
+        if v.get("hiuPushPath").is_none_or(Value::is_null) {
+            v.insert("hiuPushPath".into(), json!(RUNNER_PUSH_PATH));
         }
     }
     vars.insert("target".into(), values);

@@ -266,7 +266,8 @@ async fn exchange(step: &Step, part: &Part, ctx: &mut Context<'_>) -> Result<Exc
         Part::Observe(direction) => {
             let request = request.ok_or_else(no_request)?;
             let mode = ctx.target.mode;
-            observe::exchange(&mut ctx.watcher, step, request, *direction, mode, &ctx.vars, within).await
+            let names = (&ctx.vars, &ctx.captured_by);
+            observe::exchange(&mut ctx.watcher, step, request, *direction, mode, names, within).await
         }
     }
 }
