@@ -101,6 +101,11 @@ impl<'a> Obj<'a> {
         Obj { map, path }
     }
 
+    /// The object's fields.
+    pub fn map(&self) -> &'a Map<String, Value> {
+        self.map
+    }
+
     /// The full name of a field, for error messages.
     pub fn name(&self, key: &str) -> String {
         if self.path.is_empty() {

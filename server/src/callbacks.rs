@@ -246,6 +246,9 @@ pub struct Fault {
     pub duplicate: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// For a data push the sandbox makes as a HIP: one entry's ciphertext gets a flipped byte.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub corrupt: bool,
 }
 
 /// The scripted faults of one sandbox.
@@ -275,6 +278,11 @@ impl Faults {
         self.find(path, |f| f.drop || f.duplicate || f.delay_seconds.is_some())
     }
 
+    /// Whether pushes to `path` are to carry a corrupted entry.
+    pub fn corrupts(&self, path: &str) -> bool {
+        self.find(path, |f| f.corrupt).is_some()
+    }
+
     /// The status to answer an inbound call to `path` with, if scripted.
     pub fn inbound_status(&self, path: &str) -> Option<u16> {
         self.find(path, |f| f.status.is_some()).and_then(|f| f.status)
@@ -294,8 +302,11 @@ pub fn validate(faults: &[Fault]) -> ApiResult<()> {
         if f.status.is_some_and(|s| !(100..=599).contains(&s)) {
             return bad("status", "must be an HTTP status (100-599)");
         }
-        if !f.drop && !f.duplicate && f.delay_seconds.is_none() && f.status.is_none() {
-            return bad("path", "the fault does nothing: give delaySeconds, drop, duplicate or status");
+        if !f.drop && !f.duplicate && !f.corrupt && f.delay_seconds.is_none() && f.status.is_none() {
+            return bad(
+                "path",
+                "the fault does nothing: give delaySeconds, drop, duplicate, status or corrupt",
+            );
         }
     }
     Ok(())

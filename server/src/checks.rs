@@ -161,6 +161,28 @@ pub fn dashed14(digits: &str) -> String {
     format!("{}-{}-{}-{}", &d[0..2], &d[2..6], &d[6..10], &d[10..14])
 }
 
+/// The HI types a consent may name (v3 adds `Invoice`).
+pub const HI_TYPES: [&str; 9] = [
+    "OPConsultation",
+    "Prescription",
+    "DischargeSummary",
+    "DiagnosticReport",
+    "ImmunizationRecord",
+    "HealthDocumentRecord",
+    "WellnessRecord",
+    "Invoice",
+    "SnomedCodes",
+];
+/// Purposes: code and text.
+pub const PURPOSES: [(&str, &str); 6] = [
+    ("CAREMGT", "Care Management"),
+    ("BTG", "Break the Glass"),
+    ("PUBHLTH", "Public Health"),
+    ("HPAYMT", "Healthcare Payment"),
+    ("DSRCH", "Disease Specific Healthcare Research"),
+    ("PATRQT", "Self Requested"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

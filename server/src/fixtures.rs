@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::checks;
+pub use crate::records::Record;
 
 /// The compiled-in default fixtures (`fixtures/default.json`).
 pub const DEFAULT_FIXTURES: &str = include_str!("../../fixtures/default.json");
@@ -33,6 +34,9 @@ pub struct Fixtures {
     /// Aadhaar → index in `people` or `professionals`, built on load.
     #[serde(skip)]
     by_aadhaar: std::collections::HashMap<String, Holder>,
+    /// The records' bundle texts, by file name, read on load.
+    #[serde(skip)]
+    pub bundles: crate::records::Bundles,
 }
 
 /// Who holds an Aadhaar number in the fixtures.
@@ -94,6 +98,25 @@ pub struct Person {
     pub address: Address,
     /// The scripted OTP every OTP to this identity carries.
     pub otp: String,
+    /// What the person does with a consent request an HIU sends.
+    #[serde(default)]
+    pub consent_decision: ConsentDecision,
+    /// The care contexts the fixture HIPs hold for the person.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<Record>,
+}
+
+/// A person's scripted answer to every consent request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsentDecision {
+    /// Grants, a moment after the request.
+    #[default]
+    Grant,
+    /// Denies, a moment after the request.
+    Deny,
+    /// Waits for `POST /_sandbox/consent-requests/{id}/grant` or `/deny`.
+    Ask,
 }
 
 /// A healthcare professional.
@@ -204,6 +227,20 @@ pub struct Facility {
     pub client_id: String,
     /// Gateway client secret.
     pub client_secret: String,
+    /// `HIP`, `HIU` or both; a HIP only when absent.
+    #[serde(default = "hip_only")]
+    pub roles: Vec<String>,
+}
+
+fn hip_only() -> Vec<String> {
+    vec!["HIP".into()]
+}
+
+impl Facility {
+    /// Whether the facility plays `role` (`HIP` or `HIU`).
+    pub fn is(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
 }
 
 /// Carestack's credentials.
@@ -223,14 +260,23 @@ impl Fixtures {
     /// Reads and checks a fixtures file.
     pub fn load(path: &std::path::Path) -> Result<Fixtures, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Fixtures::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+        Fixtures::parse_in(&text, path.parent()).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// Parses and checks fixtures JSON: Verhoeff-valid Aadhaar, Luhn-valid ABHA numbers,
     /// 10-digit mobiles, 6-digit OTPs, no Aadhaar twice.
     pub fn parse(text: &str) -> Result<Fixtures, String> {
+        Fixtures::parse_in(text, None)
+    }
+
+    /// [`Fixtures::parse`], reading record bundles from `dir/records/` when given.
+    fn parse_in(text: &str, dir: Option<&std::path::Path>) -> Result<Fixtures, String> {
         let mut f: Fixtures = serde_json::from_str(text).map_err(|e| e.to_string())?;
         f.validate()?;
+        let records = f.people.iter().enumerate().flat_map(|(i, p)| {
+            p.records.iter().enumerate().map(move |(j, r)| (format!("people[{i}].records[{j}]"), r))
+        });
+        f.bundles = crate::records::load(records, dir)?;
         let people = f.people.iter().enumerate().map(|(i, p)| (p.aadhaar.clone(), Holder::Person(i)));
         let pros =
             f.professionals.iter().enumerate().map(|(i, p)| (p.aadhaar.clone(), Holder::Professional(i)));
@@ -311,6 +357,23 @@ impl Fixtures {
             }
             if p.hpr_id_number.is_some() != p.hpr_id.is_some() {
                 return Err(format!("{}: hprIdNumber and hprId go together", at("hprId")));
+            }
+        }
+        for (i, f) in self.facilities.iter().enumerate() {
+            if f.roles.is_empty() || f.roles.iter().any(|r| r != "HIP" && r != "HIU") {
+                return Err(format!("facilities[{i}].roles: must be HIP, HIU or both"));
+            }
+        }
+        for (i, p) in self.people.iter().enumerate() {
+            if !p.records.is_empty() && p.abha_addresses.is_empty() {
+                return Err(format!(
+                    "people[{i}].records: a person without an ABHA address has no linked records"
+                ));
+            }
+            for (j, r) in p.records.iter().enumerate() {
+                if !self.facilities.iter().any(|f| f.hip_id == r.hip_id && f.is("HIP")) {
+                    return Err(format!("people[{i}].records[{j}].hipId: {} is not a fixture HIP", r.hip_id));
+                }
             }
         }
         if self.carestack.api_keys.iter().any(|k| k.trim().is_empty()) {

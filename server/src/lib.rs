@@ -62,6 +62,7 @@ mod journal;
 mod masters;
 mod otp;
 mod phr;
+mod records;
 mod shared;
 mod state;
 mod store;
@@ -74,7 +75,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 pub use error::{ApiError, Rule};
-pub use fixtures::{Facility, Fixtures, Person, Professional};
+pub use fixtures::{ConsentDecision, Facility, Fixtures, Person, Professional, Record};
 pub use journal::mask as mask_secrets;
 use state::AppState;
 

@@ -50,6 +50,11 @@ impl<T> Store<T> {
         id
     }
 
+    /// Inserts under a given id, alive until `expires_at` (past the store's own lifetime).
+    pub fn insert_until(&self, id: Uuid, value: T, expires_at: Millis) {
+        self.map.insert(id, Entry { expires_at, value });
+    }
+
     /// Reads an entry, expired or not (until swept).
     pub fn peek<R>(&self, id: Uuid, f: impl FnOnce(&T) -> R) -> Option<R> {
         self.map.get(&id).map(|e| f(&e.value))
@@ -105,6 +110,13 @@ impl<T> Store<T> {
         self.map.retain(|_, e| e.expires_at + SWEEP_GRACE > now);
         self.map.shrink_to_fit();
         before - self.map.len()
+    }
+
+    /// Visits every entry, expired or not (until swept).
+    pub fn for_each(&self, mut f: impl FnMut(Uuid, &T)) {
+        for e in self.map.iter() {
+            f(*e.key(), &e.value().value);
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -13,13 +13,14 @@ use crate::clock::iso;
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::{sessions, share};
 
+mod hiu;
 mod patient;
 use crate::state::AppState;
 
 /// The control routes under `/_sandbox`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        patient::routes(web::scope("/_sandbox"))
+        hiu::routes(patient::routes(web::scope("/_sandbox")))
             .route("/health", web::get().to(health))
             .route("/reset", web::post().to(reset))
             .route("/fixtures", web::get().to(fixtures))

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::body::{parse_uuid, JsonBody};
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::envelope::Version;
-use crate::gateway::{consent, dataflow, discovery};
+use crate::gateway::{consent, dataflow, discovery, hiu_consent};
 use crate::state::AppState;
 
 /// The routes, added to the `/_sandbox` scope.
@@ -205,10 +205,11 @@ async fn grant(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRespons
 
 async fn consent_outcome(st: web::Data<AppState>, path: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = parse_uuid("consentId", &path)?;
-    let out = st
-        .gateway
+    let gw = &st.gateway;
+    let out = gw
         .consents
         .outcome(id)
+        .or_else(|| gw.consent_requests.artefact(id, st.shared.clock.now()))
         .ok_or_else(|| not_found("consentId", "consent-unknown", format!("no consent {id}")))?;
     Ok(HttpResponse::Ok().json(out))
 }
@@ -220,6 +221,9 @@ async fn end(
 ) -> ApiResult<HttpResponse> {
     let id = parse_uuid("consentId", &path)?;
     let gw = &st.gateway;
+    if gw.consent_requests.artefacts.peek(id, |_| ()).is_some() {
+        return Ok(HttpResponse::Accepted().json(hiu_consent::end(&super::hiu::parts(&st), id, status)?));
+    }
     Ok(HttpResponse::Accepted().json(consent::end(
         &st.shared,
         &gw.bridges,
@@ -268,10 +272,11 @@ async fn hi_request(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRe
 
 async fn hi_outcome(st: web::Data<AppState>, path: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = parse_uuid("transactionId", &path)?;
+    let gw = &st.gateway;
     let out =
-        st.gateway.transfers.outcome(id, st.shared.clock.now()).ok_or_else(|| {
-            not_found("transactionId", "transaction-unknown", format!("no HI request {id}"))
-        })?;
+        gw.transfers.outcome(id, st.shared.clock.now()).or_else(|| gw.hiu_transfers.outcome(id)).ok_or_else(
+            || not_found("transactionId", "transaction-unknown", format!("no HI request {id}")),
+        )?;
     Ok(HttpResponse::Ok().json(out))
 }
 

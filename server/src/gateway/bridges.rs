@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::envelope::{not_yours, version_of, Message, Version};
 use super::sessions::caller;
 use crate::body::{JsonBody, Obj};
-use crate::callbacks::{Callback, Receiver};
+use crate::callbacks::{Callback, OnDelivered, Receiver};
 use crate::error::{ApiError, ApiResult};
 use crate::shared::Shared;
 
@@ -74,6 +74,15 @@ impl Bridges {
         Ok((client, base))
     }
 
+    /// Whether a registered service has this type (`HIP`, `HIU`).
+    pub fn has_type(&self, service_id: &str, kind: &str) -> bool {
+        self.map.iter().any(|b| {
+            b.services.iter().any(|s| {
+                s["id"] == service_id && s["types"].as_array().is_some_and(|t| t.iter().any(|t| t == kind))
+            })
+        })
+    }
+
     /// The version the client owning a service registered its URL in (v0.5 when none).
     pub fn version_of(&self, sh: &Shared, service_id: &str) -> Version {
         self.owner_of(sh, service_id).and_then(|c| self.map.get(&c).map(|b| b.version)).unwrap_or_default()
@@ -112,9 +121,31 @@ pub fn require_own(
 pub fn send(
     sh: &Shared,
     bridges: &Bridges,
+    receiver: (Receiver, &str),
+    msg: Message,
+    then: Vec<Message>,
+) -> Option<String> {
+    send_all(sh, bridges, receiver, msg, then, None)
+}
+
+/// [`send`] one message, telling `told` how its delivery went.
+pub fn send_told(
+    sh: &Shared,
+    bridges: &Bridges,
+    receiver: (Receiver, &str),
+    msg: Message,
+    told: Option<OnDelivered>,
+) -> Option<String> {
+    send_all(sh, bridges, receiver, msg, Vec::new(), told)
+}
+
+fn send_all(
+    sh: &Shared,
+    bridges: &Bridges,
     (receiver, receiver_id): (Receiver, &str),
     msg: Message,
     then: Vec<Message>,
+    told: Option<OnDelivered>,
 ) -> Option<String> {
     let client = bridges.owner_of(sh, receiver_id);
     let Some(base) = client.as_ref().and_then(|c| bridges.url_of(c)) else {
@@ -137,7 +168,7 @@ pub fn send(
     for m in then.into_iter().rev() {
         next = Some(Box::new(callback(m, next)));
     }
-    sh.callbacks.send(callback(msg, next));
+    sh.callbacks.send(Callback { on_delivered: told, ..callback(msg, next) });
     client
 }
 

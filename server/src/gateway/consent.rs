@@ -26,27 +26,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::shared::Shared;
 use crate::store::Store;
 
-/// The HI types a consent may name (v3 adds `Invoice`).
-pub const HI_TYPES: [&str; 9] = [
-    "OPConsultation",
-    "Prescription",
-    "DischargeSummary",
-    "DiagnosticReport",
-    "ImmunizationRecord",
-    "HealthDocumentRecord",
-    "WellnessRecord",
-    "Invoice",
-    "SnomedCodes",
-];
-/// Purposes: code and text.
-pub const PURPOSES: [(&str, &str); 6] = [
-    ("CAREMGT", "Care Management"),
-    ("BTG", "Break the Glass"),
-    ("PUBHLTH", "Public Health"),
-    ("HPAYMT", "Healthcare Payment"),
-    ("DSRCH", "Disease Specific Healthcare Research"),
-    ("PATRQT", "Self Requested"),
-];
+pub use crate::checks::{HI_TYPES, PURPOSES};
 /// The sandbox's own HIU, to which its patients grant consents.
 pub const SANDBOX_HIU: &str = "SBX-HIU";
 
@@ -248,7 +228,7 @@ pub fn notify(
         .store
         .peek(id, |c| (c.hip_id.clone(), c.version, c.status, c.detail.clone(), c.notifies.len()))
         .ok_or_else(|| ApiError::rule("consentId", "consent-unknown", format!("no consent {id}")))?;
-    let signature = crypto_signature(&detail);
+    let signature = signature(&detail);
     let payload = json!({"notification": {"status": status, "consentId": id, "consentDetail": detail,
         "signature": signature, "grantAcknowledgement": false}});
     let paths = ("/v0.5/consents/hip/notify", "/api/v3/consent/request/hip/notify");
@@ -266,7 +246,7 @@ pub fn notify(
 
 /// The consent manager's signature over the artefact: the gateway key's RS256 signature
 /// (base64url), as a HIP may verify it against the JWKS.
-fn crypto_signature(detail: &Value) -> String {
+pub fn signature(detail: &Value) -> String {
     let jws = crate::crypto::sign(detail, Algorithm::RS256);
     jws.rsplit('.').next().unwrap_or_default().to_string()
 }

@@ -163,27 +163,7 @@ pub fn request(
         return Err(e.field("consentId").code(json!(CONSENT_NOT_FOUND.v05)));
     };
     let version = version.unwrap_or(consent_version);
-    if erase_at < now {
-        let e = ApiError::new(StatusCode::GONE, "consent-expired", "consentId: Consent artefact expired");
-        return Err(e.field("consentId").code(version.code(CONSENT_EXPIRED)));
-    }
-    if status != "GRANTED" {
-        let e = ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "consent-not-granted",
-            format!("consentId: Not a granted consent ({status})"),
-        );
-        return Err(e.field("consentId").code(version.code(CONSENT_NOT_GRANTED)));
-    }
-    let range = range.unwrap_or(allowed);
-    if range.0 < allowed.0 || range.1 > allowed.1 || range.0 >= range.1 {
-        let e = ApiError::bad(
-            "dateRange",
-            "date-range",
-            "Date Range given is invalid: it must lie within the consent's",
-        );
-        return Err(e.code(version.code(INVALID_DATE_RANGE)));
-    }
+    let range = check_request((status, erase_at, allowed), range, version, now, ("consentId", "dateRange"))?;
     let keys = KeyMaterial::generate();
     let id = Uuid::new_v4();
     let push_url = format!("{}/_sandbox/data-push/{id}", sh.public_url());
@@ -217,6 +197,39 @@ pub fn request(
         hygiene.expect_answer(request_id, &client);
     }
     Ok(json!({"transactionId": id, "requestId": request_id}))
+}
+
+/// The consent manager's checks of an HI request on an artefact it holds, in ProjectEKA's order:
+/// past its erase date (1410), not granted (1428), a date range outside the artefact's or empty
+/// (1418; none given means the artefact's). `fields` names the consent id and the date range.
+/// Returns the range to send.
+pub fn check_request(
+    (status, erase_at, allowed): (&str, Millis, (Millis, Millis)),
+    range: Option<(Millis, Millis)>,
+    version: Version,
+    now: Millis,
+    (consent_field, range_field): (&str, &str),
+) -> ApiResult<(Millis, Millis)> {
+    if erase_at < now {
+        let why = format!("{consent_field}: Consent artefact expired");
+        let e = ApiError::new(StatusCode::GONE, "consent-expired", why);
+        return Err(e.field(consent_field).code(version.code(CONSENT_EXPIRED)));
+    }
+    if status != "GRANTED" {
+        let why = format!("{consent_field}: Not a granted consent ({status})");
+        let e = ApiError::new(StatusCode::PRECONDITION_FAILED, "consent-not-granted", why);
+        return Err(e.field(consent_field).code(version.code(CONSENT_NOT_GRANTED)));
+    }
+    let range = range.unwrap_or(allowed);
+    if range.0 < allowed.0 || range.1 > allowed.1 || range.0 >= range.1 {
+        let why = format!(
+            "Date Range given is invalid: it must lie within the consent's, {} to {}",
+            iso(allowed.0),
+            iso(allowed.1)
+        );
+        return Err(ApiError::bad(range_field, "date-range", why).code(version.code(INVALID_DATE_RANGE)));
+    }
+    Ok(range)
 }
 
 /// HIP → gateway `on-request`: `hiRequest {transactionId, sessionStatus: ACKNOWLEDGED|ERRORED}`.

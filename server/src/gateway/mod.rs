@@ -11,6 +11,8 @@
 //! | [`discovery`] | user-initiated discovery and linking, the sandbox playing the patient's app |
 //! | [`consent`] | consent notify to the HIP (GRANTED, REVOKED, EXPIRED) and its on-notify |
 //! | [`dataflow`] | the HI request to the HIP, its Fidelius-encrypted push, the transfer notify |
+//! | [`hiu_consent`] | an HIU's consent requests, the scripted patient's decision, artefacts, fetch |
+//! | [`hiu_dataflow`] | an HIU's HI request, the sandbox's pushes as the HIP, the HIU's transfer notify |
 //!
 //! beside [`envelope`], the two envelopes (v0.5 and HIE-CM v3, under `/api/hiecm`) and the request
 //! hygiene every message passes. Every call but sessions, v0.5 certs, OpenID configuration and
@@ -23,6 +25,8 @@ pub mod consent;
 pub mod dataflow;
 pub mod discovery;
 pub mod envelope;
+pub mod hiu_consent;
+pub mod hiu_dataflow;
 pub mod linking;
 pub mod sessions;
 pub mod share;
@@ -52,6 +56,10 @@ pub struct Gateway {
     pub consents: web::Data<consent::Consents>,
     /// HI requests and what the HIPs pushed.
     pub transfers: web::Data<dataflow::Transfers>,
+    /// HIUs' consent requests and artefacts.
+    pub consent_requests: web::Data<hiu_consent::ConsentRequests>,
+    /// HIUs' HI requests and what was pushed to them.
+    pub hiu_transfers: web::Data<hiu_dataflow::HiuTransfers>,
     /// Request ids seen and requests awaiting their answers.
     pub hygiene: web::Data<envelope::Hygiene>,
 }
@@ -64,6 +72,8 @@ impl Gateway {
             discoveries: web::Data::default(),
             consents: web::Data::default(),
             transfers: web::Data::default(),
+            consent_requests: web::Data::default(),
+            hiu_transfers: web::Data::default(),
             hygiene: web::Data::new(envelope::Hygiene::new(clock)),
             bridges: web::Data::default(),
             shares: web::Data::default(),
@@ -82,6 +92,8 @@ impl Gateway {
         self.discoveries.reset();
         self.consents.reset();
         self.transfers.reset();
+        self.consent_requests.reset();
+        self.hiu_transfers.reset();
         self.hygiene.reset();
     }
 
@@ -92,6 +104,8 @@ impl Gateway {
             + self.discoveries.sweep(now)
             + self.consents.sweep(now)
             + self.transfers.sweep(now)
+            + self.consent_requests.sweep(now)
+            + self.hiu_transfers.sweep(now)
             + self.hygiene.sweep(now)
     }
 
@@ -110,6 +124,8 @@ impl Gateway {
             .app_data(self.discoveries.clone())
             .app_data(self.consents.clone())
             .app_data(self.transfers.clone())
+            .app_data(self.consent_requests.clone())
+            .app_data(self.hiu_transfers.clone())
             .app_data(self.hygiene.clone());
     }
 }
@@ -150,7 +166,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/v0.5/links/link/on-confirm", web::post().to(discovery::on_confirm))
             .route("/v0.5/consents/hip/on-notify", web::post().to(consent::on_notify))
             .route("/v0.5/health-information/hip/on-request", web::post().to(dataflow::on_request))
-            .route("/v0.5/health-information/notify", web::post().to(dataflow::notify)),
+            .route("/v0.5/health-information/notify", web::post().to(hiu_dataflow::notify))
+            .route("/v0.5/consent-requests/init", web::post().to(hiu_consent::init))
+            .route("/v0.5/consent-requests/status", web::post().to(hiu_consent::status))
+            .route("/v0.5/consents/hiu/on-notify", web::post().to(hiu_consent::on_notify))
+            .route("/v0.5/consents/fetch", web::post().to(hiu_consent::fetch))
+            .route("/v0.5/health-information/cm/request", web::post().to(hiu_dataflow::request)),
     );
     const UIL: &str = "/user-initiated-linking/v3";
     cfg.service(
@@ -169,6 +190,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(&format!("{UIL}/link/care-context/on-confirm"), web::post().to(discovery::on_confirm))
             .route("/consent/v3/request/hip/on-notify", web::post().to(consent::on_notify))
             .route("/data-flow/v3/health-information/hip/on-request", web::post().to(dataflow::on_request))
-            .route("/data-flow/v3/health-information/notify", web::post().to(dataflow::notify)),
+            .route("/data-flow/v3/health-information/notify", web::post().to(hiu_dataflow::notify))
+            .route("/consent/v3/request/init", web::post().to(hiu_consent::init))
+            .route("/consent/v3/request/status", web::post().to(hiu_consent::status))
+            .route("/consent/v3/request/hiu/on-notify", web::post().to(hiu_consent::on_notify))
+            .route("/consent/v3/fetch", web::post().to(hiu_consent::fetch))
+            .route("/data-flow/v3/health-information/request", web::post().to(hiu_dataflow::request))
+            .route(
+                "/data-flow/v3/health-information/request/status/{transactionId}",
+                web::get().to(hiu_dataflow::status),
+            ),
     );
 }
