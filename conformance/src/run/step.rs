@@ -219,6 +219,7 @@ fn dependencies(step: &Step, captured_by: &BTreeMap<String, String>) -> Vec<Stri
     }
     for a in step.expect.body.iter().chain(&step.sent) {
         values.extend(a.check.equals.clone());
+        values.extend(a.check.one_of.clone().map(Value::Array));
     }
     values.extend(step.expect.headers.values().filter_map(|c| c.equals.clone()));
     values.extend(own_values(step));

@@ -252,6 +252,9 @@ fn check_check(c: &Check, field: &str, templated: &mut Vec<(String, Value)>, err
     if let Some(v) = &c.equals {
         templated.push((format!("{field}.equals"), v.clone()));
     }
+    if let Some(list) = &c.one_of {
+        templated.push((format!("{field}.one_of"), Value::Array(list.clone())));
+    }
     if let Some(v) = &c.contains {
         templated.push((format!("{field}.contains"), Value::String(v.clone())));
     }

@@ -312,7 +312,7 @@ pub struct Check {
     /// string, number, integer, boolean, array, object or null.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
-    /// Equal to one of these values.
+    /// Equal to one of these values (templates allowed in strings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub one_of: Option<Vec<Value>>,
     /// A string containing this text.

@@ -17,7 +17,11 @@
 //!               [--client-id SBX_000003] [--client-secret sandbox-secret-0003]
 //!               [--hiu-id IN2710000003] [--name "Sandbox Diagnostics"] [--key-format raw|x509]
 //!               [--push-path /data-push] [--fault NAME]...
+//! reference-hiu ask [--hiu URL] [--patient ADDRESS] [--hi-type T]... [--key-format raw|x509]
 //! ```
+//!
+//! `ask` posts to a running HIU's desk (`HIU_URL` and `PATIENT` from the environment by default,
+//! as `check --hiu-start` gives them).
 
 mod consent;
 mod gateway;
@@ -63,12 +67,16 @@ pub enum KeyFormat {
 #[derive(Parser)]
 #[command(
     name = "reference-hiu",
-    about = "A reference HIU: consent, fetch, HI request, decryption and notify"
+    about = "A reference HIU: consent, fetch, HI request, decryption and notify",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// The gateway's root URL (the sandbox's).
-    #[arg(long)]
-    gateway: String,
+    #[arg(long, required = true)]
+    gateway: Option<String>,
     /// The HIE-CM version the HIU speaks (its calls, and the messages it accepts).
     #[arg(long, value_enum, default_value = "v0.5")]
     version: Version,
@@ -94,6 +102,47 @@ struct Cli {
     /// Misbehave in one way (repeatable).
     #[arg(long = "fault", value_enum)]
     faults: Vec<Fault>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Ask a running reference HIU's desk for consent and print its answer: what a test harness
+    /// runs as `check --hiu-start` (fails when the gateway refused the request).
+    Ask {
+        /// The HIU's URL.
+        #[arg(long, env = "HIU_URL")]
+        hiu: String,
+        /// The patient's ABHA address.
+        #[arg(long, env = "PATIENT")]
+        patient: String,
+        /// An HI type to ask for (repeatable; default every record type).
+        #[arg(long = "hi-type")]
+        hi_types: Vec<String>,
+        /// The key format of the HI requests.
+        #[arg(long, value_enum)]
+        key_format: Option<KeyFormat>,
+        /// Only this HIP's records.
+        #[arg(long)]
+        hip_id: Option<String>,
+    },
+}
+
+/// `reference-hiu ask`: posts to the desk and prints the answer.
+async fn ask(command: Command) -> std::io::Result<()> {
+    let Command::Ask { hiu, patient, hi_types, key_format, hip_id } = command;
+    let mut body = json!({"patient": patient, "keyFormat": key_format, "hipId": hip_id});
+    if !hi_types.is_empty() {
+        body["hiTypes"] = json!(hi_types);
+    }
+    let url = format!("{}/desk/consent", hiu.trim_end_matches('/'));
+    let res = reqwest::Client::new().post(&url).json(&body).send().await.map_err(std::io::Error::other)?;
+    let status = res.status();
+    println!("{}", res.text().await.unwrap_or_default());
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("{url} answered {status}")))
+    }
 }
 
 /// What the HIU knows.
@@ -216,10 +265,13 @@ async fn receive(hiu: Shared, req: HttpRequest, body: web::Bytes) -> HttpRespons
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let cli = Cli::parse();
+    if let Some(command) = cli.command {
+        return ask(command).await;
+    }
     let http =
         reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(std::io::Error::other)?;
     let gateway = Gateway {
-        base: cli.gateway.trim_end_matches('/').to_string(),
+        base: cli.gateway.unwrap_or_default().trim_end_matches('/').to_string(),
         credentials: (cli.client_id, cli.client_secret),
         hiu_id: cli.hiu_id,
         version: cli.version,
