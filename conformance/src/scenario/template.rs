@@ -1,6 +1,6 @@
 //! Templates in scenario values: `{{expr}}` inside strings. An expression is a name with an
 //! optional path (`txn`, `fixture.people.0.aadhaar`, `captured.list.1`) or a function call:
-//! `uuid()`, `now()` (ISO-8601 UTC), `otp_time()` (`yyyy-MM-dd HH:mm:ss`, ABHA's `timeStamp`),
+//! `uuid()`, `now()` (ISO-8601 UTC), `now_plus('600')` (that many seconds later), `otp_time()` (`yyyy-MM-dd HH:mm:ss`, ABHA's `timeStamp`),
 //! `encrypt_oaep(key, text)` (ABHA v3), `encrypt_pkcs1(key, text)` (PHR v1), and for a HIP's
 //! data push `fidelius_keygen()` (a fresh key pair and nonce, as fidelius-cli's `gkm` prints them),
 //! `fidelius_encrypt(text, senderNonce, requesterNonce, senderPrivateKey, requesterPublicKey)`
@@ -16,9 +16,10 @@ use serde_json::Value;
 
 /// Names that are always defined: the fixtures, the target's credentials, the runner's inbox.
 pub const BUILTIN_ROOTS: [&str; 3] = ["fixture", "target", "inbox"];
-const FUNCTIONS: [&str; 10] = [
+const FUNCTIONS: [&str; 11] = [
     "uuid",
     "now",
+    "now_plus",
     "otp_time",
     "encrypt_oaep",
     "encrypt_pkcs1",
@@ -105,7 +106,7 @@ fn parse(src: &str) -> Result<Expr, String> {
         let arity = match name {
             "encrypt_oaep" | "encrypt_pkcs1" => 2,
             "fidelius_encrypt" | "fidelius_decrypt" => 5,
-            "md5_hex" | "parse_json" => 1,
+            "md5_hex" | "parse_json" | "now_plus" => 1,
             _ => 0,
         };
         if args.len() != arity {
@@ -210,6 +211,14 @@ fn eval(e: &Expr, vars: &Vars) -> Result<Value, String> {
                 "uuid" => Ok(Value::String(uuid::Uuid::new_v4().to_string())),
                 "now" => {
                     Ok(Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+                }
+                "now_plus" => {
+                    let secs: f64 = text(&args[0])
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("now_plus: {:?} is not a number of seconds", text(&args[0])))?;
+                    let later = chrono::Utc::now() + chrono::Duration::milliseconds((secs * 1000.0) as i64);
+                    Ok(Value::String(later.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
                 }
                 "otp_time" => Ok(Value::String(chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string())),
                 "encrypt_oaep" => {
@@ -324,5 +333,9 @@ mod tests {
         );
         assert!(wrong.unwrap_err().starts_with("fidelius_decrypt: "));
         assert!(render_str("{{parse_json('{nope')}}", &vars).unwrap_err().contains("not JSON"));
+        let later = render_str("{{now_plus('3600')}}", &vars).unwrap();
+        let later = chrono::DateTime::parse_from_rfc3339(later.as_str().unwrap()).unwrap();
+        assert!(later > chrono::Utc::now() + chrono::Duration::minutes(59));
+        assert!(render_str("{{now_plus('soon')}}", &vars).unwrap_err().contains("not a number"));
     }
 }
