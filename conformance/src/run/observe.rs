@@ -167,13 +167,16 @@ pub(crate) async fn exchange(
         body: assertions
             .iter()
             .filter(|a| {
-                a.check.equals.as_ref().is_some_and(|v| references(v).unwrap_or_default().iter().any(by))
+                let values = a.check.equals.iter().chain(a.check.one_of.iter().flatten());
+                values.flat_map(|v| references(v).unwrap_or_default()).any(|n| by(&n))
             })
             .cloned()
             .collect(),
     };
     let expected = correlating(&step.expect.body, &|_| true);
-    // Only captures tie a HIU's message to the flow: a wrong literal value is a failure to show.
+    // Only captures tie a HIU's message to the flow (`equals` or `one_of` naming them: its own
+    // artefacts, not those of an earlier scenario it may still be working on); a wrong literal
+    // value is a failure to show.
     let sent = correlating(&step.sent, &|name| captured.contains_key(name));
     let holds = |e: &Expect, body: &Value| {
         assert::check(e, &ExpectLines::default(), None, &[], body, vars).is_empty()
