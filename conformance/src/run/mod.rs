@@ -98,9 +98,44 @@ pub async fn run_with(
         }
         inbox.inbox.clear();
         results.push(run_scenario(s, target, harness, &http, &inbox).await);
+        if target.sandbox && target.mode == Mode::Hiu {
+            settle(&http, &target.base).await;
+        }
     }
     inbox.stop().await;
     Ok(RunReport { target: target.name.clone(), started_at, duration_ms: ms(started), scenarios: results })
+}
+
+/// How long the journal must stay quiet for a HIU to have finished what it was doing.
+const QUIET: Duration = Duration::from_secs(1);
+/// How long to wait for that at most.
+const SETTLE_AT_MOST: Duration = Duration::from_secs(20);
+
+/// Waits until the sandbox's journal has been quiet for [`QUIET`] (at most
+/// [`SETTLE_AT_MOST`]): a HIU under test may still be working on artefacts a scenario did not
+/// judge (a second transfer), and what it sends after the reset would be taken for the next
+/// scenario's traffic.
+async fn settle(http: &reqwest::Client, base: &str) {
+    let started = Instant::now();
+    let (mut seen, mut quiet_since) = (0u64, Instant::now());
+    while started.elapsed() < SETTLE_AT_MOST {
+        let url = format!("{base}/_sandbox/journal?since={seen}");
+        let latest = match http.get(url).send().await {
+            Ok(res) => res.json::<Value>().await.ok().and_then(|v| {
+                v.as_array().and_then(|items| items.iter().filter_map(|e| e["seq"].as_u64()).max())
+            }),
+            Err(_) => return,
+        };
+        match latest {
+            Some(seq) if seq > seen => {
+                seen = seq;
+                quiet_since = Instant::now();
+            }
+            _ if quiet_since.elapsed() >= QUIET => return,
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// [`run`] with the target as a gateway (the mode of `check --gateway`).
