@@ -225,24 +225,27 @@ fn print_banner(sandbox: &Sandbox) {
             p.hpr_id.as_deref().unwrap_or("no account yet")
         );
     }
-    out += "\nPeople (ABHA), Aadhaar / mobile / ABHA number / OTP / ABHA addresses:\n";
+    out += "\nPeople (ABHA), Aadhaar / mobile / ABHA number / OTP / ABHA addresses / consent decision, records:\n";
     for p in &f.people {
         out += &format!(
-            "  {:<16} {} / {} / {} / {} / {}\n",
+            "  {:<16} {} / {} / {} / {} / {} / {:?}, {} records\n",
             p.name,
             p.aadhaar,
             p.mobile,
             p.abha_number.as_deref().unwrap_or("no ABHA yet"),
             p.otp,
-            p.abha_addresses.join(", ")
+            p.abha_addresses.join(", "),
+            p.consent_decision,
+            p.records.len()
         );
     }
-    out += "\nFacilities, HIP id / counters / gateway clientId / clientSecret:\n";
+    out += "\nFacilities, HIP/HIU id (roles) / counters / gateway clientId / clientSecret:\n";
     for fac in &f.facilities {
         out += &format!(
-            "  {:<16} {} / {} / {} / {}\n",
+            "  {:<16} {} ({}) / {} / {} / {}\n",
             fac.name,
             fac.hip_id,
+            fac.roles.join(", "),
             fac.counters.join(","),
             fac.client_id,
             fac.client_secret

@@ -349,6 +349,9 @@ async fn revoke_and_expiry_are_notified_and_stop_the_data() {
     // Past the clinic artefact's erase date (30 days from now), it is expired: 1410.
     h.sb.advance(31 * 24 * 3600).await;
     h.token = h.sb.session_for("SBX_000003", "sandbox-secret-0003").await;
+    assert_eq!(h.notified(&request, "EXPIRED").await, vec![clinic.clone()], "the HIU is told of the expiry");
+    let out = h.sb.get(&format!("/_sandbox/consent-requests/{request}")).await;
+    assert_eq!(out.ok()["status"], "EXPIRED", "no artefact is granted any more");
     let r = h.send(REQUEST, None, hi_request(&clinic, &keys, false, &url, None)).await;
     assert_eq!(r.refused(410, "hiRequest.consent.id", "consent-expired")["error"]["code"], 1410);
 }

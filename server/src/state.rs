@@ -7,7 +7,7 @@ use actix_web::web::{self, Data};
 use crate::abha::enrol::AbhaState;
 use crate::callbacks::Callback;
 use crate::fixtures::Fixtures;
-use crate::gateway::{sessions, Gateway};
+use crate::gateway::{hiu_consent, sessions, Gateway};
 use crate::hpr::txn::HprState;
 use crate::phr::PhrState;
 use crate::shared::Shared;
@@ -67,10 +67,26 @@ impl AppState {
         self.gateway.reset();
     }
 
-    /// Drops expired transactions of every flow; returns how many.
+    /// Drops expired transactions of every flow, and expires HIU artefacts past their erase
+    /// date (notifying their HIUs); returns how many.
     pub fn sweep(&self) -> usize {
         let now = self.shared.clock.now();
-        self.hpr.sweep(now) + self.abha.sweep(now) + self.phr.sweep(now) + self.gateway.sweep(now)
+        hiu_consent::expire_due(&self.hiu_parts(), now)
+            + self.hpr.sweep(now)
+            + self.abha.sweep(now)
+            + self.phr.sweep(now)
+            + self.gateway.sweep(now)
+    }
+
+    /// What the HIU consent flow works with, outside a request.
+    pub fn hiu_parts(&self) -> hiu_consent::Parts {
+        let g = &self.gateway;
+        hiu_consent::Parts {
+            sh: self.shared.clone(),
+            bridges: g.bridges.clone(),
+            hygiene: g.hygiene.clone(),
+            requests: g.consent_requests.clone(),
+        }
     }
 
     /// Live transactions across all flows.

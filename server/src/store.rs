@@ -55,6 +55,13 @@ impl<T> Store<T> {
         self.map.insert(id, Entry { expires_at, value });
     }
 
+    /// Keeps an entry alive until at least `at`.
+    pub fn keep_until(&self, id: Uuid, at: Millis) {
+        if let Some(mut e) = self.map.get_mut(&id) {
+            e.expires_at = e.expires_at.max(at);
+        }
+    }
+
     /// Reads an entry, expired or not (until swept).
     pub fn peek<R>(&self, id: Uuid, f: impl FnOnce(&T) -> R) -> Option<R> {
         self.map.get(&id).map(|e| f(&e.value))

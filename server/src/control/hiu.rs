@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::body::parse_uuid;
 use crate::error::{ApiError, ApiResult};
-use crate::gateway::hiu_consent::{self, Parts};
+use crate::gateway::hiu_consent;
 use crate::state::AppState;
 
 /// The routes, added to the `/_sandbox` scope.
@@ -17,17 +17,6 @@ pub fn routes(scope: Scope) -> Scope {
         .route("/consent-requests/{id}", web::get().to(outcome))
         .route("/consent-requests/{id}/grant", web::post().to(grant))
         .route("/consent-requests/{id}/deny", web::post().to(deny))
-}
-
-/// The flow's pieces, from the whole state.
-pub fn parts(st: &AppState) -> Parts {
-    let g = &st.gateway;
-    Parts {
-        sh: st.shared.clone(),
-        bridges: g.bridges.clone(),
-        hygiene: g.hygiene.clone(),
-        requests: g.consent_requests.clone(),
-    }
 }
 
 /// `?hiuId=&patient=` of the list.
@@ -60,7 +49,7 @@ async fn decide(st: web::Data<AppState>, path: web::Path<String>, grant: bool) -
     if st.gateway.consent_requests.requests.peek(id, |_| ()).is_none() {
         return Err(unknown(id));
     }
-    Ok(HttpResponse::Ok().json(hiu_consent::decide(&parts(&st), id, grant)?))
+    Ok(HttpResponse::Ok().json(hiu_consent::decide(&st.hiu_parts(), id, grant)?))
 }
 
 /// The patient grants: one artefact per HIP holding matching records; GRANTED is notified.

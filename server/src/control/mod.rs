@@ -115,6 +115,8 @@ async fn advance(st: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpRespo
         return Err(ApiError::bad("seconds", "range", "must be between 0 and ten years"));
     }
     let offset = st.shared.clock.advance((seconds * 1000.0).round() as i64);
+    // Artefacts the new time puts past their erase date expire now, as they would in real time.
+    crate::gateway::hiu_consent::expire_due(&st.hiu_parts(), st.shared.clock.now());
     st.sweep();
     Ok(HttpResponse::Ok().json(json!({
         "now": iso(st.shared.clock.now()),

@@ -222,7 +222,7 @@ async fn end(
     let id = parse_uuid("consentId", &path)?;
     let gw = &st.gateway;
     if gw.consent_requests.artefacts.peek(id, |_| ()).is_some() {
-        return Ok(HttpResponse::Accepted().json(hiu_consent::end(&super::hiu::parts(&st), id, status)?));
+        return Ok(HttpResponse::Accepted().json(hiu_consent::end(&st.hiu_parts(), id, status)?));
     }
     Ok(HttpResponse::Accepted().json(consent::end(
         &st.shared,

@@ -35,7 +35,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::bridges::{self, require_own, Bridges};
-use super::consent::{signature, HI_TYPES, PURPOSES};
+use super::consent::{HI_TYPES, PURPOSES};
 use super::envelope::{accepted, Code, Hygiene, Version, BAD_REQUEST, INVALID_TRANSACTION};
 use super::sessions::caller;
 use crate::body::{header, JsonBody, Obj};
@@ -45,6 +45,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::fixtures::{ConsentDecision, Record};
 use crate::shared::Shared;
 use crate::store::Store;
+
+mod answers;
+pub use answers::{fetch, status};
 
 /// How long after init a scripted patient grants or denies, in virtual time.
 pub const DECISION_DELAY: Millis = 2 * SECOND;
@@ -491,6 +494,8 @@ fn grant_artefacts(p: &Parts, id: Uuid, now: Millis) -> Vec<Uuid> {
         // An artefact is kept a week past its erase date (or its grant, if later).
         let kept = (erase_at + 7 * DAY).max(now + 7 * DAY);
         p.requests.artefacts.insert_until(artefact_id, artefact, kept);
+        // The request, which the artefact's notifies answer to, lives as long.
+        p.requests.requests.keep_until(id, kept);
         ids.push(artefact_id);
     }
     ids
@@ -528,10 +533,21 @@ fn notify(p: &Parts, id: Uuid, status: &'static str, artefacts: &[Uuid]) {
     }
 }
 
+/// Expires every granted artefact past its erase date and notifies its HIU (EXPIRED); returns
+/// how many. Run by the sweeper and when the clock is moved.
+pub fn expire_due(p: &Parts, now: Millis) -> usize {
+    let mut due = Vec::new();
+    p.requests.artefacts.for_each(|id, a| {
+        if a.status == "GRANTED" && a.erase_at < now {
+            due.push(id);
+        }
+    });
+    due.iter().filter(|id| end(p, **id, "EXPIRED").is_ok()).count()
+}
+
 /// Ends one artefact (`REVOKED` by the patient, `EXPIRED`) and notifies the HIU.
 pub fn end(p: &Parts, consent_id: Uuid, status: &'static str) -> ApiResult<Value> {
-    let now = p.sh.clock.now();
-    let found = p.requests.artefacts.peek(consent_id, |a| (a.status_at(now), a.request));
+    let found = p.requests.artefacts.peek(consent_id, |a| (a.status, a.request));
     let Some((current, request)) = found else {
         return Err(ApiError::rule("consentId", "consent-unknown", format!("no consent {consent_id}")));
     };
@@ -607,66 +623,4 @@ pub async fn on_notify(
         None => Ok(accepted()),
         Some(why) => Err(ApiError::bad("acknowledgement", "hiu-answer", why).code(version.code(BAD_REQUEST))),
     }
-}
-
-/// HIU → gateway `consent-requests/status` `{consentRequestId}` → `on-status` with the
-/// request's status and artefacts.
-pub async fn status(
-    sh: web::Data<Shared>,
-    bridges: web::Data<Bridges>,
-    hygiene: web::Data<Hygiene>,
-    requests: web::Data<ConsentRequests>,
-    req: HttpRequest,
-    body: JsonBody,
-) -> ApiResult<HttpResponse> {
-    let (version, answers) = hygiene.inbound(&req, &body)?;
-    let id = body.txn_id("consentRequestId")?;
-    let me = caller(&req);
-    let found =
-        requests.requests.peek(id, |r| (r.client.clone(), r.hiu_id.clone(), r.status, r.artefacts.clone()));
-    let Some((client, hiu, status, artefacts)) = found.filter(|f| f.0 == me) else {
-        let why = format!("no consent request {id} of client {me}");
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "consent-request-unknown",
-            format!("consentRequestId: {why}"),
-        )
-        .field("consentRequestId")
-        .code(version.code(REQUEST_NOT_FOUND)));
-    };
-    debug_assert_eq!(client, me);
-    let list: Vec<Value> = artefacts.iter().map(|a| json!({"id": a})).collect();
-    let payload = json!({"id": id, "status": status, "consentArtefacts": list});
-    let cb = version.answer(ON_STATUS, answers, sh.clock.now(), "consentRequest", Ok(payload));
-    bridges::send(&sh, &bridges, (Receiver::Hiu, &hiu), cb, Vec::new());
-    Ok(accepted())
-}
-
-/// HIU → gateway `consents/fetch` `{consentId}` → `on-fetch` with the artefact and its signature.
-pub async fn fetch(
-    sh: web::Data<Shared>,
-    bridges: web::Data<Bridges>,
-    hygiene: web::Data<Hygiene>,
-    requests: web::Data<ConsentRequests>,
-    req: HttpRequest,
-    body: JsonBody,
-) -> ApiResult<HttpResponse> {
-    let (version, answers) = hygiene.inbound(&req, &body)?;
-    let id = body.txn_id("consentId")?;
-    let now = sh.clock.now();
-    let me = caller(&req);
-    let found = requests
-        .artefacts
-        .peek(id, |a| (a.hiu_id.clone(), a.status_at(now), a.detail.clone(), a.client.clone()));
-    let Some((hiu, status, detail, _)) = found.filter(|f| f.3 == me) else {
-        let why = format!("no consent artefact {id} granted to client {me}");
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "consent-unknown", format!("consentId: {why}"))
-            .field("consentId")
-            .code(version.code(ARTEFACT_NOT_FOUND)));
-    };
-    requests.artefacts.update(id, |a| a.fetched = true);
-    let consent = json!({"status": status, "consentDetail": detail, "signature": signature(&detail)});
-    let cb = version.answer(ON_FETCH, answers, now, "consent", Ok(consent));
-    bridges::send(&sh, &bridges, (Receiver::Hiu, &hiu), cb, Vec::new());
-    Ok(accepted())
 }
