@@ -112,7 +112,7 @@ pub struct Step {
     /// Only against the sandbox (uses its control API), skipped against a real gateway.
     #[serde(default)]
     pub sandbox_only: bool,
-    /// Only in this mode of the runner (`gateway`, `hip` or `client`); skipped in the others.
+    /// Only in this mode of the runner (`gateway`, `hip`, `hiu` or `client`); skipped in the others.
     #[serde(default)]
     pub mode: Option<Mode>,
     /// Preparation the runner always does itself, whichever role the target plays (a session,
