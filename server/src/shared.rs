@@ -70,5 +70,6 @@ impl Shared {
         self.outbox.clear();
         self.accounts.reset(&self.fixtures);
         self.callbacks.faults.set(Vec::new());
+        self.callbacks.forget_queued();
     }
 }

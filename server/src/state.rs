@@ -5,7 +5,7 @@
 use actix_web::web::{self, Data};
 
 use crate::abha::enrol::AbhaState;
-use crate::callbacks::Callback;
+use crate::callbacks::Queued;
 use crate::fixtures::Fixtures;
 use crate::gateway::{hiu_consent, sessions, Gateway};
 use crate::hpr::txn::HprState;
@@ -53,7 +53,7 @@ impl AppState {
     }
 
     /// The receiving end of the callback queue, once.
-    pub fn callbacks(&self) -> Option<tokio::sync::mpsc::Receiver<Callback>> {
+    pub fn callbacks(&self) -> Option<tokio::sync::mpsc::Receiver<Queued>> {
         self.shared.callbacks.take_receiver()
     }
 
