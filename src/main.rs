@@ -41,6 +41,12 @@ enum Command {
         /// (default: the listening address).
         #[arg(long, env = "ABDM_SANDBOX_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Seconds after which an idle workspace (/w/{name}/...) is dropped.
+        #[arg(long, env = "ABDM_SANDBOX_WORKSPACE_TTL", default_value_t = 3600)]
+        workspace_ttl: u64,
+        /// Workspaces live at once at most; one more is refused with 429.
+        #[arg(long, env = "ABDM_SANDBOX_MAX_WORKSPACES", default_value_t = 1000)]
+        max_workspaces: usize,
     },
     /// Run the documented test cases (scenarios) and report pass/fail per step.
     Check(Box<CheckArgs>),
@@ -168,7 +174,15 @@ async fn main() -> ExitCode {
         Command::Check(args) => check::check(*args).await,
         Command::Scenarios { select } => check::list(select),
         Command::Fidelius(command) => fidelius::run(command),
-        Command::Serve { addr, fixtures, journal_size, workers, public_url } => {
+        Command::Serve {
+            addr,
+            fixtures,
+            journal_size,
+            workers,
+            public_url,
+            workspace_ttl,
+            max_workspaces,
+        } => {
             let fixtures = match fixtures {
                 Some(path) => match Fixtures::load(&path) {
                     Ok(f) => f,
@@ -179,7 +193,15 @@ async fn main() -> ExitCode {
                 },
                 None => Fixtures::default_set(),
             };
-            let config = Config { addr, fixtures, journal_capacity: journal_size, workers, public_url };
+            let config = Config {
+                addr,
+                fixtures,
+                journal_capacity: journal_size,
+                workers,
+                public_url,
+                workspace_ttl_seconds: workspace_ttl,
+                max_workspaces,
+            };
             let sandbox = match Sandbox::start(config).await {
                 Ok(s) => s,
                 Err(e) => {
