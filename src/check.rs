@@ -73,9 +73,13 @@ pub async fn check(mut args: CheckArgs) -> ExitCode {
     if args.hip.is_some() && args.select.ids.is_empty() && args.select.tags.is_empty() {
         // The HIP's scenarios in its version, and those of its data flow (consents, transfers),
         // tagged apart so that either can be run alone with --tag.
-        let tag = args.hip_version.tag();
-        args.select.tags.push(tag.into());
+        let tag = args.hip_version.tag("hip");
+        args.select.tags.push(tag.clone());
         args.select.tags.push(format!("{tag}-dataflow"));
+    }
+    if args.hiu.is_some() && args.select.ids.is_empty() && args.select.tags.is_empty() {
+        // The HIU's flows in its version: consent, fetch, HI request, decryption and notify.
+        args.select.tags.push(args.hiu_version.tag("hiu"));
     }
     if args.client.is_some() && args.select.ids.is_empty() {
         eprintln!("abdm-sandbox: --client needs --scenario ID: the documented flow(s) to judge the client's traffic against");
@@ -86,9 +90,11 @@ pub async fn check(mut args: CheckArgs) -> ExitCode {
         Err(code) => return code,
     };
     let mut embedded = None;
-    let target = if args.hip.is_some() || args.client.is_some() {
+    let mut harness = None;
+    let target = if args.hip.is_some() || args.hiu.is_some() || args.client.is_some() {
         let addr = args.gateway_addr.unwrap_or_else(|| {
-            let default = if args.hip.is_some() { abdm_server::DEFAULT_ADDR } else { "127.0.0.1:0" };
+            let fixed = args.hip.is_some() || args.hiu.is_some();
+            let default = if fixed { abdm_server::DEFAULT_ADDR } else { "127.0.0.1:0" };
             default.parse().expect("a valid default address")
         });
         let sandbox =
@@ -102,7 +108,7 @@ pub async fn check(mut args: CheckArgs) -> ExitCode {
                 }
             };
         let mut t = abdm_conformance::embedded_target(&sandbox);
-        print_hosted(&t);
+        print_hosted(&t, args.hiu.is_some());
         if let Some(hip) = &args.hip {
             t.mode = abdm_conformance::run::Mode::Hip;
             t.hip_url = Some(hip.trim_end_matches('/').to_string());
@@ -112,6 +118,22 @@ pub async fn check(mut args: CheckArgs) -> ExitCode {
             if let Some(otp) = &args.link_otp {
                 t.values["linkOtp"] = json!(otp);
             }
+        }
+        if let Some(hiu) = &args.hiu {
+            // The HIU's URL is registered as the bridge of the HIU facility by the scenarios'
+            // setup steps; the HIU is started, per scenario, by its own harness's command.
+            t.mode = abdm_conformance::run::Mode::Hiu;
+            t.hip_url = Some(hiu.trim_end_matches('/').to_string());
+            t.name = format!("HIU at {hiu} (gateway hosted at {})", t.base);
+            // Only the HIU knows where it has data pushed; without it the corrupt-entry steps
+            // are checked by hand.
+            if let Some(path) = &args.hiu_push_path {
+                t.values["hiuPushPath"] = json!(path);
+            }
+            harness = args.hiu_start.clone().map(|command| abdm_conformance::run::Harness {
+                command,
+                timeout: std::time::Duration::from_secs(args.hiu_start_timeout),
+            });
         }
         if let Some(cmd) = &args.client {
             t.mode = abdm_conformance::run::Mode::Client;
@@ -145,7 +167,7 @@ pub async fn check(mut args: CheckArgs) -> ExitCode {
             }
         }
     };
-    let result = abdm_conformance::run::run(&scenarios, &target).await;
+    let result = abdm_conformance::run::run_with(&scenarios, &target, harness.as_ref()).await;
     if let Some(s) = embedded {
         s.stop().await;
     }
@@ -216,14 +238,22 @@ async fn url_target(args: &CheckArgs) -> Result<Target, String> {
     Ok(target)
 }
 
-/// What a HIP or client needs to talk to the hosted gateway.
-fn print_hosted(t: &Target) {
+/// What a HIP, a HIU or a client needs to talk to the hosted gateway.
+fn print_hosted(t: &Target, hiu: bool) {
     let v = &t.values;
+    let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
+    let credentials = if hiu {
+        format!(
+            "HIU client id: {}  client secret: {}  HIU id: {}",
+            s("hiuClientId"),
+            s("hiuClientSecret"),
+            s("hiuId")
+        )
+    } else {
+        format!("client id: {}  client secret: {}  HIP id: {}", s("clientId"), s("clientSecret"), s("hipId"))
+    };
     println!(
-        "gateway hosted at {base}\n  gateway base: {base}/gateway   Carestack API_URL: {base}/carestack\n  client id: {}  client secret: {}  HIP id: {}\n",
-        v["clientId"].as_str().unwrap_or(""),
-        v["clientSecret"].as_str().unwrap_or(""),
-        v["hipId"].as_str().unwrap_or(""),
+        "gateway hosted at {base}\n  gateway base: {base}/gateway   HIE-CM v3: {base}/api/hiecm   Carestack API_URL: {base}/carestack\n  {credentials}\n",
         base = t.base,
     );
 }

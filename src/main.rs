@@ -41,6 +41,12 @@ enum Command {
         /// (default: the listening address).
         #[arg(long, env = "ABDM_SANDBOX_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Seconds after which an idle workspace (/w/{name}/...) is dropped.
+        #[arg(long, env = "ABDM_SANDBOX_WORKSPACE_TTL", default_value_t = 3600)]
+        workspace_ttl: u64,
+        /// Workspaces live at once at most; one more is refused with 429.
+        #[arg(long, env = "ABDM_SANDBOX_MAX_WORKSPACES", default_value_t = 1000)]
+        max_workspaces: usize,
     },
     /// Run the documented test cases (scenarios) and report pass/fail per step.
     Check(Box<CheckArgs>),
@@ -72,16 +78,36 @@ struct CheckArgs {
     #[command(flatten)]
     select: Select,
     /// `embedded` starts the fake in this process; a URL is a running fake or a real gateway.
-    #[arg(long, default_value = "embedded", conflicts_with_all = ["hip", "client"])]
+    #[arg(long, default_value = "embedded", conflicts_with_all = ["hip", "client", "hiu"])]
     gateway: String,
     /// Judge a HIP at this URL: the runner hosts the gateway (at --gateway-addr), registers the
     /// HIP as the bridge and runs the HIP scenarios (tag hip, or hip-v3 with --hip-version v3).
-    #[arg(long, value_name = "URL", conflicts_with = "client")]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["client", "hiu"])]
     hip: Option<String>,
     /// The HIE-CM version the HIP speaks: its bridge is registered in it, the gateway calls it in
     /// it, and its messages are judged in it.
     #[arg(long, value_enum, default_value = "v0.5", requires = "hip")]
-    hip_version: HipVersion,
+    hip_version: HieVersion,
+    /// Judge a HIU at this URL: the runner hosts the gateway (at --gateway-addr), registers the
+    /// HIU as the bridge of the HIU facility, starts its flow with --hiu-start and judges its
+    /// traffic (the scenarios tagged hiu, or hiu-v3 with --hiu-version v3).
+    #[arg(long, value_name = "URL", conflicts_with = "client", requires = "hiu_start")]
+    hiu: Option<String>,
+    /// The command that makes the HIU ask for consent (run at each scenario's start step, with
+    /// SANDBOX_URL, GATEWAY_URL, HIECM_URL, CLIENT_ID, CLIENT_SECRET, HIU_ID, HIU_URL and PATIENT
+    /// in its environment).
+    #[arg(long, value_name = "CMD", requires = "hiu")]
+    hiu_start: Option<String>,
+    /// The HIE-CM version the HIU speaks (its bridge is registered in it).
+    #[arg(long, value_enum, default_value = "v0.5", requires = "hiu")]
+    hiu_version: HieVersion,
+    /// The path of the push URL (dataPushUrl) the HIU gives in its HI requests: the runner aims
+    /// the corrupt-entry fault at it (those steps are checked by hand without it).
+    #[arg(long, value_name = "PATH", requires = "hiu")]
+    hiu_push_path: Option<String>,
+    /// How long the --hiu-start command may run, in seconds.
+    #[arg(long, default_value_t = 60, requires = "hiu")]
+    hiu_start_timeout: u64,
     /// The OTP the HIP sends the patient in user-initiated linking (its link confirm steps are
     /// checked by hand without it).
     #[arg(long, value_name = "CODE", requires = "hip")]
@@ -90,7 +116,7 @@ struct CheckArgs {
     /// keys in its environment, then judges its recorded traffic against --scenario.
     #[arg(long, value_name = "CMD")]
     client: Option<String>,
-    /// Where the hosted gateway listens with --hip or --client.
+    /// Where the hosted gateway listens with --hip, --hiu or --client.
     #[arg(long, value_name = "ADDR")]
     gateway_addr: Option<SocketAddr>,
     /// How long the client program may run, in seconds.
@@ -121,9 +147,9 @@ struct CheckArgs {
     no_color: bool,
 }
 
-/// The HIE-CM versions a HIP can be judged in.
+/// The HIE-CM versions a HIP or a HIU can be judged in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum HipVersion {
+enum HieVersion {
     /// The v0.5 envelope: `/gateway/v0.5/...`, `requestId` and `timestamp` in the body.
     #[value(name = "v0.5")]
     V05,
@@ -132,12 +158,12 @@ enum HipVersion {
     V3,
 }
 
-impl HipVersion {
-    /// The tag of the scenarios that judge a HIP in this version.
-    fn tag(self) -> &'static str {
+impl HieVersion {
+    /// The tag of the scenarios that judge a `role` (`hip`, `hiu`) in this version.
+    fn tag(self, role: &str) -> String {
         match self {
-            HipVersion::V05 => "hip",
-            HipVersion::V3 => "hip-v3",
+            HieVersion::V05 => role.to_string(),
+            HieVersion::V3 => format!("{role}-v3"),
         }
     }
 }
@@ -148,7 +174,15 @@ async fn main() -> ExitCode {
         Command::Check(args) => check::check(*args).await,
         Command::Scenarios { select } => check::list(select),
         Command::Fidelius(command) => fidelius::run(command),
-        Command::Serve { addr, fixtures, journal_size, workers, public_url } => {
+        Command::Serve {
+            addr,
+            fixtures,
+            journal_size,
+            workers,
+            public_url,
+            workspace_ttl,
+            max_workspaces,
+        } => {
             let fixtures = match fixtures {
                 Some(path) => match Fixtures::load(&path) {
                     Ok(f) => f,
@@ -166,6 +200,8 @@ async fn main() -> ExitCode {
                 journal_capacity: journal_size,
                 workers,
                 public_url,
+                workspace_ttl_seconds: workspace_ttl,
+                max_workspaces,
                 runner: Some(runner),
             };
             let sandbox = match Sandbox::start(config).await {

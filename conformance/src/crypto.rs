@@ -1,7 +1,7 @@
 //! Client-side encryption for scenario templates and tests, as ABDM clients do it: RSA with the service's
 //! public key (base64 DER SubjectPublicKeyInfo or PEM), base64 of the ciphertext; and what a HIP
 //! does to push health data: Fidelius key material and encryption, the MD5 checksum of the
-//! plaintext.
+//! plaintext; and what a HIU does to read it: Fidelius decryption.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -51,6 +51,25 @@ pub fn fidelius_encrypt(
         requester_public_key,
     )
     .map_err(|e| format!("fidelius_encrypt: {e}"))
+}
+
+/// Fidelius decryption as a HIU does it for what a HIP pushed (fidelius-cli's `d`, same argument
+/// order): the plaintext, or why it could not be decrypted.
+pub fn fidelius_decrypt(
+    content: &str,
+    requester_nonce: &str,
+    sender_nonce: &str,
+    requester_private_key: &str,
+    sender_public_key: &str,
+) -> Result<String, String> {
+    abdm_server::fidelius::decrypt(
+        content,
+        requester_nonce,
+        sender_nonce,
+        requester_private_key,
+        sender_public_key,
+    )
+    .map_err(|e| format!("fidelius_decrypt: {e}"))
 }
 
 /// The MD5 of a text's UTF-8 bytes in lower-case hex (a data push entry's `checksum`).

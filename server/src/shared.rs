@@ -30,13 +30,14 @@ pub struct Shared {
     pub callbacks: Data<Dispatcher>,
     /// The address HIPs reach this sandbox at (for `dataPushUrl`), set once it listens.
     public_url: std::sync::OnceLock<String>,
+    /// The workspace this sandbox is (`default` for the bare paths).
+    pub workspace: String,
 }
 
 impl Shared {
     /// A fresh sandbox's shared parts; callbacks carry tokens from `signer`.
-    pub fn new(fixtures: Fixtures, journal_capacity: usize, signer: Signer) -> Self {
+    pub fn new(fixtures: Arc<Fixtures>, journal_capacity: usize, signer: Signer, workspace: &str) -> Self {
         let clock = Clock::default();
-        let fixtures = Arc::new(fixtures);
         let journal = Data::new(Journal::new(journal_capacity, clock.clone()));
         let accounts = Accounts::default();
         accounts.reset(&fixtures);
@@ -49,6 +50,7 @@ impl Shared {
             accounts,
             callbacks,
             public_url: std::sync::OnceLock::new(),
+            workspace: workspace.to_string(),
         }
     }
 
@@ -70,5 +72,6 @@ impl Shared {
         self.outbox.clear();
         self.accounts.reset(&self.fixtures);
         self.callbacks.faults.set(Vec::new());
+        self.callbacks.forget_queued();
     }
 }

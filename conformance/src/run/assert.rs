@@ -119,6 +119,8 @@ fn check_one(c: &Check, nodes: &[&Value], vars: &Vars) -> Option<Miss> {
         }
     }
     if let Some(list) = &c.one_of {
+        // Templates allowed: one of the artefacts captured earlier.
+        let list: Vec<Value> = list.iter().map(|v| render(v, vars).unwrap_or_else(|_| v.clone())).collect();
         if !nodes.first().is_some_and(|v| list.contains(v)) {
             let want = show(&Value::Array(list.clone()));
             return miss(FailureKind::OneOf, want.clone(), format!("expected one of {want}"));

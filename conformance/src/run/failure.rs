@@ -38,6 +38,8 @@ pub enum FailureKind {
     NotObserved,
     /// The request could not be sent, or its answer not read.
     Transport,
+    /// The target's start command (a `start` step) could not run, failed or ran too long.
+    Start,
     /// The step could not be applied as written: a template that does not render now, a JSON
     /// path that does not parse, a step without a request.
     Scenario,
@@ -61,6 +63,7 @@ impl FailureKind {
             FailureKind::InboundMissing => "inbound_missing",
             FailureKind::NotObserved => "not_observed",
             FailureKind::Transport => "transport",
+            FailureKind::Start => "start",
             FailureKind::Scenario => "scenario",
         }
     }

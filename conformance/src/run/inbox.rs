@@ -110,16 +110,21 @@ impl Inbox {
     }
 }
 
-/// Waits at the inbox for the message a step's request describes (its path on the bridge), and
-/// returns it as the exchange: the message is what `expect` and `capture` read; the runner
-/// answered it 202.
+/// Waits at the inbox for the message a step's request describes (its path on the bridge, or a
+/// full URL at the inbox, such as a `dataPushUrl` the runner gave), and returns it as the
+/// exchange: the message is what `expect` and `capture` read; the runner answered it 202.
 pub(crate) async fn exchange(
-    inbox: &Inbox,
+    running: &Running,
     request: &Request,
     vars: &Vars,
     within: Duration,
 ) -> Result<Exchange, Halt> {
-    let path = rendered_path(request, vars)?;
+    let inbox = &running.inbox;
+    let rendered = rendered_path(request, vars)?;
+    let path = match rendered.strip_prefix(&running.url) {
+        Some(rest) if rest.starts_with('/') => rest.to_string(),
+        _ => rendered,
+    };
     let shown_request = json!({"awaiting": path, "withinSeconds": within.as_secs_f64()});
     match inbox.take(&path, within).await {
         Ok(m) => Ok(Exchange {

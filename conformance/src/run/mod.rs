@@ -1,10 +1,12 @@
 //! Running scenarios. The runner plays the roles the target does not: against a gateway (the
-//! embedded fake, a running fake, or a real sandbox) it is the client and the HIP, sends their
-//! messages and waits, at its own inbox, for the gateway's callbacks; against a HIP or a client
-//! program it hosts the gateway and finds their traffic in the sandbox's journal.
+//! embedded fake, a running fake, or a real sandbox) it is the client, the HIP and the HIU, sends
+//! their messages and waits, at its own inbox, for the gateway's callbacks; against a HIP, a HIU
+//! or a client program it hosts the gateway and finds their traffic in the sandbox's journal (a
+//! HIU, driven by its own harness, is started at each scenario's `start` step).
 //!
 //! One file per concern: the result tree ([`RunReport`]), the typed [`Failure`], one step's
-//! phases (`step`), one file per transport (`send`, `inbox`, `observe`) and the checks (`assert`).
+//! phases (`step`), one file per transport (`send`, `inbox`, `observe`), starting a target
+//! (`start`) and the checks (`assert`).
 
 mod assert;
 mod exchange;
@@ -13,6 +15,7 @@ mod inbox;
 mod observe;
 mod result;
 mod send;
+mod start;
 mod step;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,6 +34,10 @@ pub use result::{Outcome, RunReport, ScenarioResult, StepResult};
 /// (`{{target.linkOtp}}` against a gateway).
 pub const RUNNER_LINK_OTP: &str = "112233";
 
+/// The path of the push URL the runner gives in its HI requests when it plays the HIU
+/// (`{{target.hiuPushPath}}` against a gateway).
+pub const RUNNER_PUSH_PATH: &str = "/data-push";
+
 /// Where the scenarios run.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -39,7 +46,8 @@ pub struct Target {
     /// Whether the target is this sandbox (its control API: reset, outbox, clock, journal).
     pub sandbox: bool,
     /// Credentials and other values scenarios read as `{{target.*}}` (`clientId`, `clientSecret`,
-    /// `hipId`, `apiKey`, and `linkOtp`: the OTP a HIP under test sent the patient).
+    /// `hipId`, `hiuClientId`, `hiuClientSecret`, `hiuId`, `apiKey`, `linkOtp`: the OTP a HIP
+    /// under test sent the patient, `hiuPushPath`: the path of a HIU's push URL).
     pub values: Value,
     /// The fixtures scenarios read as `{{fixture.*}}`.
     pub fixture: Value,
@@ -47,14 +55,36 @@ pub struct Target {
     pub name: String,
     /// Which role is under test.
     pub mode: Mode,
-    /// In HIP mode: the HIP's URL, registered as the bridge instead of the runner's inbox.
+    /// In HIP or HIU mode: the URL of the HIP or HIU under test, registered as the bridge
+    /// (`{{inbox.url}}`) instead of the runner's inbox.
     pub hip_url: Option<String>,
+}
+
+/// How a target that its own test harness drives is started (`check --hiu-start CMD`): at each
+/// `start` step the runner runs `command` with `sh -c`, the sandbox's URLs, the target's
+/// credentials and the step's values in its environment, and waits for it.
+#[derive(Debug, Clone)]
+pub struct Harness {
+    /// The shell command.
+    pub command: String,
+    /// How long it may run.
+    pub timeout: Duration,
 }
 
 /// Runs scenarios against the target. The runner plays the roles the target does not:
 /// against a gateway it is the client and the HIP (the gateway's callbacks come to its inbox);
 /// against a HIP or a client program it hosts the gateway and finds their traffic in the journal.
 pub async fn run(scenarios: &[Scenario], target: &Target) -> std::io::Result<RunReport> {
+    run_with(scenarios, target, None).await
+}
+
+/// [`run`] with the harness that starts the target at the scenarios' `start` steps (a HIU under
+/// test); without one those steps fail, saying so.
+pub async fn run_with(
+    scenarios: &[Scenario],
+    target: &Target,
+    harness: Option<&Harness>,
+) -> std::io::Result<RunReport> {
     let inbox = inbox::start().await?;
     let http =
         reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(std::io::Error::other)?;
@@ -67,10 +97,45 @@ pub async fn run(scenarios: &[Scenario], target: &Target) -> std::io::Result<Run
             let _ = http.post(format!("{}/_sandbox/reset", target.base)).send().await;
         }
         inbox.inbox.clear();
-        results.push(run_scenario(s, target, &http, &inbox).await);
+        results.push(run_scenario(s, target, harness, &http, &inbox).await);
+        if target.sandbox && target.mode == Mode::Hiu {
+            settle(&http, &target.base).await;
+        }
     }
     inbox.stop().await;
     Ok(RunReport { target: target.name.clone(), started_at, duration_ms: ms(started), scenarios: results })
+}
+
+/// How long the journal must stay quiet for a HIU to have finished what it was doing.
+const QUIET: Duration = Duration::from_secs(1);
+/// How long to wait for that at most.
+const SETTLE_AT_MOST: Duration = Duration::from_secs(20);
+
+/// Waits until the sandbox's journal has been quiet for [`QUIET`] (at most
+/// [`SETTLE_AT_MOST`]): a HIU under test may still be working on artefacts a scenario did not
+/// judge (a second transfer), and what it sends after the reset would be taken for the next
+/// scenario's traffic.
+async fn settle(http: &reqwest::Client, base: &str) {
+    let started = Instant::now();
+    let (mut seen, mut quiet_since) = (0u64, Instant::now());
+    while started.elapsed() < SETTLE_AT_MOST {
+        let url = format!("{base}/_sandbox/journal?since={seen}");
+        let latest = match http.get(url).send().await {
+            Ok(res) => res.json::<Value>().await.ok().and_then(|v| {
+                v.as_array().and_then(|items| items.iter().filter_map(|e| e["seq"].as_u64()).max())
+            }),
+            Err(_) => return,
+        };
+        match latest {
+            Some(seq) if seq > seen => {
+                seen = seq;
+                quiet_since = Instant::now();
+            }
+            _ if quiet_since.elapsed() >= QUIET => return,
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// [`run`] with the target as a gateway (the mode of `check --gateway`).
@@ -81,12 +146,14 @@ pub async fn run_against_gateway(scenarios: &[Scenario], target: &Target) -> std
 async fn run_scenario(
     s: &Scenario,
     target: &Target,
+    harness: Option<&Harness>,
     http: &reqwest::Client,
     inbox: &inbox::Running,
 ) -> ScenarioResult {
     let started = Instant::now();
     let mut ctx = step::Context {
         target,
+        harness,
         http,
         inbox,
         watcher: observe::Watcher::new(&target.base, http.clone()),
@@ -130,13 +197,18 @@ fn scenario_vars(s: &Scenario, target: &Target, inbox: &inbox::Running) -> Vars 
     let mut values = target.values.clone();
     // Against a gateway the runner plays the HIP, so it knows the OTP "its" patient is sent when
     // linking records; against a HIP only the HIP does (`check --link-otp`).
+    // Likewise the path it has data pushed to when it plays the HIU.
     if let Some(v) = values.as_object_mut().filter(|_| target.mode == Mode::Gateway) {
         if v.get("linkOtp").is_none_or(Value::is_null) {
             v.insert("linkOtp".into(), json!(RUNNER_LINK_OTP));
         }
+        if v.get("hiuPushPath").is_none_or(Value::is_null) {
+            v.insert("hiuPushPath".into(), json!(RUNNER_PUSH_PATH));
+        }
     }
     vars.insert("target".into(), values);
-    // Where the gateway's messages for the HIP go: the runner's inbox, or the HIP under test.
+    // Where the gateway's messages for the role under test go: the runner's inbox, or the HIP
+    // or HIU under test.
     let bridge = target.hip_url.clone().unwrap_or_else(|| inbox.url.clone());
     vars.insert("inbox".into(), json!({"url": bridge}));
     for (k, v) in &s.vars {

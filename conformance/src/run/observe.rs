@@ -1,8 +1,9 @@
 //! Watching the sandbox's journal, for the modes where the target under test is not the gateway:
-//! a HIP's calls to the gateway and the gateway's calls to the HIP (HIP mode), or a client
-//! program's calls (client mode), are found there and judged like the runner's own exchanges.
+//! a HIP's or a HIU's calls to the gateway and the gateway's calls to it (HIP and HIU modes; the
+//! sandbox's data pushes to a HIU too), or a client program's calls (client mode), are found
+//! there and judged like the runner's own exchanges.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -150,7 +151,7 @@ pub(crate) async fn exchange(
     request: &Request,
     direction: Direction,
     mode: Mode,
-    vars: &Vars,
+    (vars, captured): (&Vars, &BTreeMap<String, String>),
     within: Duration,
 ) -> Result<Exchange, Halt> {
     let outbound = direction == Direction::Outbound;
@@ -158,25 +159,34 @@ pub(crate) async fn exchange(
     let template = request.body.clone().unwrap_or(Value::Null);
     // The gateway's own messages are told apart by the values the step expects from earlier
     // captures (the requestId of this share); a client's by the values its request carries
-    // from them.
-    let correlating = Expect {
+    // from them; a HIU's, which may come in any order (one fetch per artefact), by the values
+    // the step expects it to have sent from them (the transaction its notify closes).
+    let correlating = |assertions: &[crate::scenario::Assertion], by: &dyn Fn(&String) -> bool| Expect {
         status: None,
         headers: Default::default(),
-        body: step
-            .expect
-            .body
+        body: assertions
             .iter()
             .filter(|a| {
-                a.check.equals.as_ref().is_some_and(|v| !references(v).unwrap_or_default().is_empty())
+                let values = a.check.equals.iter().chain(a.check.one_of.iter().flatten());
+                values.flat_map(|v| references(v).unwrap_or_default()).any(|n| by(&n))
             })
             .cloned()
             .collect(),
     };
+    let expected = correlating(&step.expect.body, &|_| true);
+    // Only captures tie a HIU's message to the flow (`equals` or `one_of` naming them: its own
+    // artefacts, not those of an earlier scenario it may still be working on); a wrong literal
+    // value is a failure to show.
+    let sent = correlating(&step.sent, &|name| captured.contains_key(name));
+    let holds = |e: &Expect, body: &Value| {
+        assert::check(e, &ExpectLines::default(), None, &[], body, vars).is_empty()
+    };
     let entry = watcher
         .find(direction, request, vars, within, ordered, |e| {
             if outbound {
-                assert::check(&correlating, &ExpectLines::default(), None, &[], &e["requestBody"], vars)
-                    .is_empty()
+                holds(&expected, &e["requestBody"])
+            } else if mode == Mode::Hiu {
+                holds(&sent, &e["requestBody"])
             } else {
                 !ordered || agrees(&template, vars, &e["requestBody"])
             }

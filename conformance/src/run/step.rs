@@ -1,6 +1,7 @@
 //! One step, phase by phase: does it apply to this target and can it run (its dependencies
 //! passed), the exchange through the transport the mode calls for (send, await at the inbox,
-//! observe in the journal), the checks of `expect` and `sent`, and the captures.
+//! observe in the journal; or, instead of a message, start the target or work out a value),
+//! the checks of `expect` and `sent`, and the captures.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -11,13 +12,15 @@ use serde_json_path::JsonPath;
 use super::exchange::{Exchange, Halt};
 use super::failure::{Failure, FailureKind};
 use super::result::{applies_not, Outcome, StepResult, NOT_IN_MODE, SANDBOX_ONLY};
-use super::{assert, inbox, observe, send, Target};
-use crate::scenario::template::{references, render_str, Vars};
+use super::{assert, inbox, observe, send, start, Harness, Target};
+use crate::scenario::template::{references, render, render_str, Vars};
 use crate::scenario::{Expect, ExpectLines, Mode, Role, Status, Step};
 
 /// What a scenario's steps share while it runs.
 pub(crate) struct Context<'a> {
     pub target: &'a Target,
+    /// What starts the target at a `start` step, when its harness gave it.
+    pub harness: Option<&'a Harness>,
     pub http: &'a reqwest::Client,
     pub inbox: &'a inbox::Running,
     pub watcher: observe::Watcher,
@@ -60,6 +63,10 @@ enum Part {
     Await,
     /// It finds the message in the sandbox's journal.
     Observe(observe::Direction),
+    /// It starts the target's flow with the harness's command (a `start` step).
+    Start,
+    /// It works out the step's `evaluate` value itself, in the role it plays.
+    Evaluate,
 }
 
 /// Runs one step: each phase is one call.
@@ -128,10 +135,24 @@ fn part(step: &Step, mode: Mode) -> Result<Part, String> {
     if let Some(only) = step.mode.filter(|only| *only != mode) {
         return Err(format!("{NOT_IN_MODE} (only when the target is a {only:?})").to_lowercase());
     }
+    let part = message_part(step, mode)?;
+    // A `start` step applies where the target plays its role (its messages are observed), an
+    // `evaluate` step where the runner does (it would send them).
+    match (&part, step.start.is_some(), step.evaluate.is_some()) {
+        (Part::Observe(observe::Direction::Inbound), true, _) => Ok(Part::Start),
+        (_, true, _) => Err(format!("{NOT_IN_MODE}: the runner plays this role itself")),
+        (Part::Send, _, true) => Ok(Part::Evaluate),
+        (_, _, true) => Err(format!("{NOT_IN_MODE}: the target works this out itself")),
+        _ => Ok(part),
+    }
+}
+
+/// How the runner takes part in a step's message in `mode`.
+fn message_part(step: &Step, mode: Mode) -> Result<Part, String> {
     match (mode, step.from) {
         (Mode::Gateway, Role::Gateway) => Ok(Part::Await),
         (Mode::Gateway, _) => Ok(Part::Send),
-        (Mode::Hip, Role::Client) => Ok(Part::Send),
+        (Mode::Hip, Role::Client | Role::Hiu) => Ok(Part::Send),
         (Mode::Hip, Role::Hip) if step.setup => Ok(Part::Send),
         (Mode::Hip, Role::Hip) => Ok(Part::Observe(observe::Direction::Inbound)),
         (Mode::Hip, Role::Gateway) => Ok(Part::Observe(observe::Direction::Outbound)),
@@ -150,13 +171,18 @@ fn part(step: &Step, mode: Mode) -> Result<Part, String> {
             }
         }
         (Mode::Client, _) => Err(format!("{NOT_IN_MODE}: not the client's message")),
+        (Mode::Hiu, Role::Client | Role::Hip) => Ok(Part::Send),
+        (Mode::Hiu, Role::Hiu) if step.setup => Ok(Part::Send),
+        (Mode::Hiu, Role::Hiu) => Ok(Part::Observe(observe::Direction::Inbound)),
+        (Mode::Hiu, Role::Gateway) => Ok(Part::Observe(observe::Direction::Outbound)),
     }
 }
 
 /// Why a step that applies cannot run: a step it depends on did not pass (or, for a step the
 /// runner sends, did not apply), or a name it uses was never captured.
 fn blocked(step: &Step, part: &Part, ctx: &Context<'_>) -> Option<String> {
-    let sends = matches!(part, Part::Send);
+    // Whatever the runner renders itself needs every name it uses.
+    let sends = matches!(part, Part::Send | Part::Start | Part::Evaluate);
     let deps = dependencies(step, &ctx.captured_by);
     // A step the runner sends cannot be built without what a step that did not apply would have
     // captured: it does not apply either. A step it observes just matches more loosely.
@@ -174,6 +200,7 @@ fn blocked(step: &Step, part: &Part, ctx: &Context<'_>) -> Option<String> {
             v.extend(r.body.clone().filter(|_| sends));
             v
         })
+        .chain(own_values(step).into_iter().filter(|_| sends))
         .flat_map(|v| references(&v).unwrap_or_default())
         .filter(|n| !ctx.vars.contains_key(n) && !ctx.captured_by.contains_key(n));
     names.extend(missing.map(|n| format!("{{{{{n}}}}}, never captured")));
@@ -192,8 +219,10 @@ fn dependencies(step: &Step, captured_by: &BTreeMap<String, String>) -> Vec<Stri
     }
     for a in step.expect.body.iter().chain(&step.sent) {
         values.extend(a.check.equals.clone());
+        values.extend(a.check.one_of.clone().map(Value::Array));
     }
     values.extend(step.expect.headers.values().filter_map(|c| c.equals.clone()));
+    values.extend(own_values(step));
     for v in values {
         for name in references(&v).unwrap_or_default() {
             if let Some(id) = captured_by.get(&name) {
@@ -206,24 +235,58 @@ fn dependencies(step: &Step, captured_by: &BTreeMap<String, String>) -> Vec<Stri
     deps
 }
 
+/// The values a step renders instead of a message: its `evaluate` value, its `start` env.
+fn own_values(step: &Step) -> Vec<Value> {
+    let mut values: Vec<Value> = step.evaluate.iter().cloned().collect();
+    if let Some(start) = &step.start {
+        values.extend(start.env.values().map(|v| Value::String(v.clone())));
+    }
+    values
+}
+
 /// The step's message and answer, through the transport its part calls for.
 async fn exchange(step: &Step, part: &Part, ctx: &mut Context<'_>) -> Result<Exchange, Halt> {
-    let Some(request) = &step.request else {
-        return Err(Failure::plain(FailureKind::Scenario, "request", "no request").into());
-    };
+    let request = step.request.as_ref();
+    let no_request = || Halt::from(Failure::plain(FailureKind::Scenario, "request", "no request"));
     // A client's traffic was recorded before judging began: nothing more will come.
     let within = match ctx.target.mode {
         Mode::Client => Duration::from_millis(200),
         _ => Duration::from_secs_f64(step.within.unwrap_or(10.0)),
     };
     match part {
-        Part::Send => send::exchange(ctx.http, ctx.target, step, request, &ctx.vars).await,
-        Part::Await => inbox::exchange(&ctx.inbox.inbox, request, &ctx.vars, within).await,
+        Part::Start => start::exchange(ctx.harness, ctx.target, step, &ctx.vars).await,
+        Part::Evaluate => evaluate(step, &ctx.vars),
+        Part::Send => {
+            let request = request.ok_or_else(no_request)?;
+            send::exchange(ctx.http, ctx.target, step, request, &ctx.vars).await
+        }
+        Part::Await => {
+            let request = request.ok_or_else(no_request)?;
+            inbox::exchange(ctx.inbox, request, &ctx.vars, within).await
+        }
         Part::Observe(direction) => {
+            let request = request.ok_or_else(no_request)?;
             let mode = ctx.target.mode;
-            observe::exchange(&mut ctx.watcher, step, request, *direction, mode, &ctx.vars, within).await
+            let names = (&ctx.vars, &ctx.captured_by);
+            observe::exchange(&mut ctx.watcher, step, request, *direction, mode, names, within).await
         }
     }
+}
+
+/// An `evaluate` step: the rendered value is what `expect.body` and `capture` read. A template
+/// that cannot be rendered (a push that does not decrypt) fails the step with its reason.
+fn evaluate(step: &Step, vars: &Vars) -> Result<Exchange, Halt> {
+    let template = step.evaluate.clone().unwrap_or(Value::Null);
+    let value = render(&template, vars).map_err(|e| Failure::new(FailureKind::Scenario, "evaluate", e))?;
+    Ok(Exchange {
+        shown_request: serde_json::json!({"evaluate": super::exchange::excerpt(&template)}),
+        shown_response: super::exchange::excerpt(&value),
+        sent: value.clone(),
+        status: None,
+        headers: None,
+        body: value,
+        failures: Vec::new(),
+    })
 }
 
 /// The checks of `expect` (on the answer, or on the message that arrived) and of `sent` (on the

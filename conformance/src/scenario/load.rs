@@ -133,8 +133,22 @@ fn check(s: &Scenario) -> Vec<LoadError> {
         if step.manual.is_some() {
             continue;
         }
+        let instead = [step.start.is_some(), step.evaluate.is_some()];
+        if instead.iter().filter(|x| **x).count() + usize::from(step.request.is_some()) > 1 {
+            err(at, format!("{where_}: give one of request, start and evaluate"));
+        }
+        if step.from == Role::Gateway && instead.contains(&true) {
+            err(
+                at,
+                format!("{where_}: start and evaluate are for the client, a HIP or a HIU, not the gateway"),
+            );
+        }
         match (&step.request, step.from, step.within) {
-            (None, _, _) => err(at, format!("{where_}: a step that is not manual needs a request")),
+            (None, _, _) if instead.contains(&true) => {}
+            (None, _, _) => err(
+                at,
+                format!("{where_}: a step that is not manual needs a request (or start, or evaluate)"),
+            ),
             (Some(_), Role::Gateway, None) => err(
                 at,
                 format!("{where_}: a message from the gateway needs 'within' (seconds to wait for it)"),
@@ -158,6 +172,14 @@ fn check(s: &Scenario) -> Vec<LoadError> {
             if let Some(b) = &r.body {
                 templated.push(("request.body".into(), b.clone()));
             }
+        }
+        if let Some(start) = &step.start {
+            for (k, v) in &start.env {
+                templated.push((format!("start.env.{k}"), Value::String(v.clone())));
+            }
+        }
+        if let Some(v) = &step.evaluate {
+            templated.push(("evaluate".into(), v.clone()));
         }
         if let Some(m) = &step.manual_unless {
             templated.push(("manual_unless.known".into(), Value::String(m.known.clone())));
@@ -230,6 +252,9 @@ fn check_check(c: &Check, field: &str, templated: &mut Vec<(String, Value)>, err
     if let Some(v) = &c.equals {
         templated.push((format!("{field}.equals"), v.clone()));
     }
+    if let Some(list) = &c.one_of {
+        templated.push((format!("{field}.one_of"), Value::Array(list.clone())));
+    }
     if let Some(v) = &c.contains {
         templated.push((format!("{field}.contains"), Value::String(v.clone())));
     }
@@ -267,6 +292,20 @@ steps:
     }
 
     #[test]
+    fn start_and_evaluate_steps_need_no_request() {
+        let text =
+            GOOD.replace("request: {path: /y, body: {txnId: \"{{txn}}\"}}", "evaluate: {t: \"{{txn}}\"}");
+        let s = parse("demo.yaml", &text).unwrap();
+        assert!(s.steps[1].evaluate.is_some() && s.steps[1].request.is_none());
+        let text = GOOD.replace(
+            "request: {method: POST, path: /x, body: {a: \"{{uuid()}}\"}}",
+            "start: {env: {PATIENT: a@sbx}}",
+        );
+        let s = parse("demo.yaml", &text).unwrap();
+        assert_eq!(s.steps[0].start.as_ref().unwrap().env["PATIENT"], "a@sbx");
+    }
+
+    #[test]
     fn problems_are_reported_with_file_and_line() {
         let cases = [
             (GOOD.replace("{{txn}}", "{{nope}}"), 11, "uses {{nope}}"),
@@ -278,6 +317,27 @@ steps:
             (GOOD.replace("equals: true", "matches: \"([\""), 11, "bad regular expression"),
             (GOOD.replace("$.ok", "\"$.ok..\""), 11, "is not a JSON path"),
             (GOOD.replace("id: second", "id: first"), 11, "used twice"),
+            (
+                GOOD.replace("request: {path: /y", "start: {env: {P: x}}\n    request: {path: /y"),
+                11,
+                "one of request",
+            ),
+            (
+                GOOD.replace(
+                    "from: client\n    request: {path",
+                    "from: gateway\n    within: 1\n    evaluate: {a: 1}\n    request: {path",
+                ),
+                11,
+                "not the gateway",
+            ),
+            (
+                GOOD.replace(
+                    "request: {path: /y, body: {txnId: \"{{txn}}\"}}",
+                    "evaluate: {t: \"{{nope}}\"}",
+                ),
+                11,
+                "evaluate uses {{nope}}",
+            ),
         ];
         for (text, line, want) in cases {
             let errs = parse("demo.yaml", &text).unwrap_err();

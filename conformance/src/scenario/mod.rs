@@ -9,5 +9,5 @@ pub(crate) mod template;
 pub use load::{load_dir, load_file, parse as parse_text, LoadError};
 pub use model::{
     Assertion, Check, Expect, ExpectLines, ManualUnless, Mode, Request, Requirement, Role, Row, Scenario,
-    Status, Step, StepLines,
+    Start, Status, Step, StepLines,
 };

@@ -41,7 +41,9 @@ pub enum Role {
     Client,
     /// A HIP's software calling the gateway, or being called by it.
     Hip,
-    /// The ABDM gateway calling back.
+    /// A HIU's software asking for consent and health information, or being called back.
+    Hiu,
+    /// The ABDM gateway calling back (and the sandbox pushing data as the HIPs it plays).
     Gateway,
 }
 
@@ -55,6 +57,9 @@ pub enum Mode {
     Hip,
     /// The target is a client program; the runner hosts the gateway and judges its traffic.
     Client,
+    /// The target is a HIU driven by its own harness; the runner hosts the gateway, starts the
+    /// HIU's flow (a `start` step) and watches its traffic.
+    Hiu,
 }
 
 /// How the checklist ranks a row.
@@ -94,7 +99,7 @@ pub struct Step {
     pub row: Row,
     /// Who sends the message of this step.
     pub from: Role,
-    /// Who receives it (defaults: client/hip → gateway, gateway → hip).
+    /// Who receives it (defaults: client/hip/hiu → gateway, gateway → hip).
     #[serde(default)]
     pub to: Option<Role>,
     /// Not run: a UI-only row, with the reason.
@@ -107,7 +112,7 @@ pub struct Step {
     /// Only against the sandbox (uses its control API), skipped against a real gateway.
     #[serde(default)]
     pub sandbox_only: bool,
-    /// Only in this mode of the runner (`gateway`, `hip` or `client`); skipped in the others.
+    /// Only in this mode of the runner (`gateway`, `hip`, `hiu` or `client`); skipped in the others.
     #[serde(default)]
     pub mode: Option<Mode>,
     /// Preparation the runner always does itself, whichever role the target plays (a session,
@@ -120,6 +125,16 @@ pub struct Step {
     /// The message: sent by the runner, awaited at its inbox, or found in the journal.
     #[serde(default)]
     pub request: Option<Request>,
+    /// Instead of a message: the target under test starts its flow here, by the command its
+    /// harness gave the runner (`check --hiu-start`), with these values added to its environment.
+    /// Applies when the target plays `from`; when the runner plays that role it does not.
+    #[serde(default)]
+    pub start: Option<Start>,
+    /// Instead of a message: a value the runner works out itself in the role it plays (a HIU
+    /// decrypting what was pushed to it); `expect.body` and `capture` read the rendered value.
+    /// Applies only when the runner plays `from`.
+    #[serde(default)]
+    pub evaluate: Option<Value>,
     /// For a message this side receives: how long to wait for it.
     #[serde(default)]
     pub within: Option<f64>,
@@ -145,6 +160,16 @@ pub struct Step {
     /// Set by the loader: where the step's expectations stand in the file.
     #[serde(skip)]
     pub lines: StepLines,
+}
+
+/// How the target under test is started at a `start` step.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Start {
+    /// Environment variables for the start command (templates allowed), beside those the runner
+    /// always gives (the sandbox's URLs, the target's credentials).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 /// A value a step needs that may not be known, and why the step is checked by hand without it.
@@ -287,7 +312,7 @@ pub struct Check {
     /// string, number, integer, boolean, array, object or null.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
-    /// Equal to one of these values.
+    /// Equal to one of these values (templates allowed in strings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub one_of: Option<Vec<Value>>,
     /// A string containing this text.
@@ -299,7 +324,7 @@ impl Step {
     /// Who receives this step's message.
     pub fn receiver(&self) -> Role {
         self.to.unwrap_or(match self.from {
-            Role::Client | Role::Hip => Role::Gateway,
+            Role::Client | Role::Hip | Role::Hiu => Role::Gateway,
             Role::Gateway => Role::Hip,
         })
     }

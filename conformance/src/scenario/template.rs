@@ -1,10 +1,12 @@
 //! Templates in scenario values: `{{expr}}` inside strings. An expression is a name with an
 //! optional path (`txn`, `fixture.people.0.aadhaar`, `captured.list.1`) or a function call:
-//! `uuid()`, `now()` (ISO-8601 UTC), `otp_time()` (`yyyy-MM-dd HH:mm:ss`, ABHA's `timeStamp`),
+//! `uuid()`, `now()` (ISO-8601 UTC), `now_plus('600')` (that many seconds later), `otp_time()` (`yyyy-MM-dd HH:mm:ss`, ABHA's `timeStamp`),
 //! `encrypt_oaep(key, text)` (ABHA v3), `encrypt_pkcs1(key, text)` (PHR v1), and for a HIP's
 //! data push `fidelius_keygen()` (a fresh key pair and nonce, as fidelius-cli's `gkm` prints them),
 //! `fidelius_encrypt(text, senderNonce, requesterNonce, senderPrivateKey, requesterPublicKey)`
-//! (fidelius-cli's `e`) and `md5_hex(text)`. Arguments are expressions or 'quoted text'; an
+//! (fidelius-cli's `e`) and `md5_hex(text)`; for a HIU opening a push,
+//! `fidelius_decrypt(content, requesterNonce, senderNonce, requesterPrivateKey, senderPublicKey)`
+//! (fidelius-cli's `d`) and `parse_json(text)` (the JSON value a text holds). Arguments are expressions or 'quoted text'; an
 //! object or array argument is used as its JSON text. A string that is exactly one `{{expr}}` takes the value's JSON
 //! type (a number stays a number); otherwise values are interpolated as text.
 
@@ -14,15 +16,18 @@ use serde_json::Value;
 
 /// Names that are always defined: the fixtures, the target's credentials, the runner's inbox.
 pub const BUILTIN_ROOTS: [&str; 3] = ["fixture", "target", "inbox"];
-const FUNCTIONS: [&str; 8] = [
+const FUNCTIONS: [&str; 11] = [
     "uuid",
     "now",
+    "now_plus",
     "otp_time",
     "encrypt_oaep",
     "encrypt_pkcs1",
     "fidelius_keygen",
     "fidelius_encrypt",
     "md5_hex",
+    "fidelius_decrypt",
+    "parse_json",
 ];
 
 pub type Vars = BTreeMap<String, Value>;
@@ -100,8 +105,8 @@ fn parse(src: &str) -> Result<Expr, String> {
         let args = split_args(inner).into_iter().map(parse).collect::<Result<Vec<_>, _>>()?;
         let arity = match name {
             "encrypt_oaep" | "encrypt_pkcs1" => 2,
-            "fidelius_encrypt" => 5,
-            "md5_hex" => 1,
+            "fidelius_encrypt" | "fidelius_decrypt" => 5,
+            "md5_hex" | "parse_json" | "now_plus" => 1,
             _ => 0,
         };
         if args.len() != arity {
@@ -207,6 +212,14 @@ fn eval(e: &Expr, vars: &Vars) -> Result<Value, String> {
                 "now" => {
                     Ok(Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
                 }
+                "now_plus" => {
+                    let secs: f64 = text(&args[0])
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("now_plus: {:?} is not a number of seconds", text(&args[0])))?;
+                    let later = chrono::Utc::now() + chrono::Duration::milliseconds((secs * 1000.0) as i64);
+                    Ok(Value::String(later.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+                }
                 "otp_time" => Ok(Value::String(chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string())),
                 "encrypt_oaep" => {
                     crate::crypto::encrypt(&text(&args[0]), &text(&args[1]), true).map(Value::String)
@@ -220,6 +233,14 @@ fn eval(e: &Expr, vars: &Vars) -> Result<Value, String> {
                     crate::crypto::fidelius_encrypt(&a[0], &a[1], &a[2], &a[3], &a[4]).map(Value::String)
                 }
                 "md5_hex" => Ok(Value::String(crate::crypto::md5_hex(&text(&args[0])))),
+                "fidelius_decrypt" => {
+                    let a: Vec<String> = args.iter().map(text).collect();
+                    crate::crypto::fidelius_decrypt(&a[0], &a[1], &a[2], &a[3], &a[4]).map(Value::String)
+                }
+                "parse_json" => {
+                    let t = text(&args[0]);
+                    serde_json::from_str(&t).map_err(|e| format!("parse_json: not JSON ({e})"))
+                }
                 other => Err(format!("unknown function {other}")),
             }
         }
@@ -278,5 +299,43 @@ mod tests {
             render_str("{{fidelius_encrypt('x', hip.nonce, 'short', hip.privateKey, hiu.publicKey)}}", &vars);
         assert!(wrong.unwrap_err().contains("requesterNonce"));
         assert!(references(&json!("{{md5_hex(a, b)}}")).unwrap_err().contains("takes 1 arguments"));
+    }
+
+    #[test]
+    fn a_hiu_opens_a_push_with_fidelius_decrypt_and_parse_json() {
+        let mut vars = Vars::new();
+        vars.insert("hip".into(), render_str("{{fidelius_keygen()}}", &vars).unwrap());
+        vars.insert("hiu".into(), render_str("{{fidelius_keygen()}}", &vars).unwrap());
+        vars.insert(
+            "bundle".into(),
+            json!({"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Composition"}}]}),
+        );
+        let sealed = render_str(
+            "{{fidelius_encrypt(bundle, hip.nonce, hiu.nonce, hip.privateKey, hiu.publicKey)}}",
+            &vars,
+        )
+        .unwrap();
+        vars.insert("content".into(), sealed);
+        let opened = render(
+            &json!({
+                "bundle": "{{parse_json(fidelius_decrypt(content, hiu.nonce, hip.nonce, hiu.privateKey, hip.x509PublicKey))}}",
+                "md5": "{{md5_hex(fidelius_decrypt(content, hiu.nonce, hip.nonce, hiu.privateKey, hip.publicKey))}}",
+            }),
+            &vars,
+        )
+        .unwrap();
+        assert_eq!(opened["bundle"], vars["bundle"]);
+        assert_eq!(opened["md5"], json!(crate::crypto::md5_hex(&vars["bundle"].to_string())));
+        // The wrong private key: the step says why it could not decrypt.
+        let wrong = render_str(
+            "{{fidelius_decrypt(content, hiu.nonce, hip.nonce, hip.privateKey, hip.publicKey)}}",
+            &vars,
+        );
+        assert!(wrong.unwrap_err().starts_with("fidelius_decrypt: "));
+        assert!(render_str("{{parse_json('{nope')}}", &vars).unwrap_err().contains("not JSON"));
+        let later = render_str("{{now_plus('3600')}}", &vars).unwrap();
+        let later = chrono::DateTime::parse_from_rfc3339(later.as_str().unwrap()).unwrap();
+        assert!(later > chrono::Utc::now() + chrono::Duration::minutes(59));
+        assert!(render_str("{{now_plus('soon')}}", &vars).unwrap_err().contains("not a number"));
     }
 }
