@@ -117,7 +117,7 @@ async fn the_page_loads_every_panel_with_no_console_error_and_nothing_leaving_th
     let root =
         plain.get(format!("{}/", sb.url)).header("Accept", "text/html,*/*;q=0.8").send().await.unwrap();
     assert_eq!(root.status(), 303);
-    assert_eq!(root.headers()["location"], "/_sandbox/ui");
+    assert_eq!(root.headers()["location"], "_sandbox/ui");
     sb.get("/").await.refused(404, "path", "no-route");
     // The page and everything it loads, compiled in: under 300 KB.
     let page = sb.http.get(format!("{}/_sandbox/ui", sb.url)).send().await.unwrap();
@@ -237,15 +237,21 @@ async fn a_patient_scans_a_counter_qr_and_the_share_is_delivered() {
 async fn a_request_made_elsewhere_appears_in_the_journal_live() {
     let sb = TestSandbox::start().await;
     let Some(b) = Browser::start(DESKTOP.0, DESKTOP.1).await else { return };
-    b.open(&format!("{}/_sandbox/ui#journal", sb.url)).await;
+    // The console of a workspace follows that workspace only.
+    const WS: &str = "/w/console-journal";
+    b.open(&format!("{}{WS}/_sandbox/ui#journal", sb.url)).await;
     b.wait_for("return document.getElementById('live').textContent === 'live'", WAIT).await;
-    // Outside the page: a session, and one refused for a wrong secret.
+    // Outside the page: a session in the default workspace (not this page's), then in this one
+    // a session and one refused for a wrong secret.
     sb.session().await;
-    let refused = sb
-        .post("/gateway/v0.5/sessions", json!({"clientId": CLIENT_ID, "clientSecret": "not-the-secret-42"}))
-        .await;
+    let path = format!("{WS}/gateway/v0.5/sessions");
+    sb.post(&path, json!({"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET})).await.ok();
+    let refused = sb.post(&path, json!({"clientId": CLIENT_ID, "clientSecret": "not-the-secret-42"})).await;
     assert_eq!(refused.status, 401);
     b.wait_for("return document.querySelectorAll('#journal-rows tr[data-path=\"/gateway/v0.5/sessions\"]').length === 2", WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rows = b.js("return document.querySelectorAll('#journal-rows tr[data-seq]').length", json!([])).await;
+    assert_eq!(rows, 2, "only this workspace's requests");
     // The failure stands out, and the filters find it.
     let failed = b
         .js(

@@ -81,8 +81,10 @@ fn wants_html(headers: &header::HeaderMap) -> bool {
 }
 
 /// `GET /` (from a browser) and `GET /_sandbox/ui/`: to the console.
-async fn to_console() -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((header::LOCATION, "/_sandbox/ui")).finish()
+async fn to_console(req: actix_web::HttpRequest) -> HttpResponse {
+    // Relative, so that inside a workspace (`/w/{name}/`) the browser stays in it.
+    let to = if req.path() == "/" { "_sandbox/ui" } else { "../ui" };
+    HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
 }
 
 /// The UUIDs of `body[key]`, an array of strings; anything else in it is passed over.

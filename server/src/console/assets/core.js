@@ -4,6 +4,10 @@
 "use strict";
 
 const SBX = (() => {
+  // Inside a workspace (/w/{name}/_sandbox/ui) every call goes to that workspace.
+  const BASE = (/^\/w\/[A-Za-z0-9_-]{1,64}(?=\/)/.exec(location.pathname) || [""])[0];
+  /** A sandbox path as this page reaches it. */
+  const url = (path) => BASE + path;
   const panels = {};
   const listeners = { journal: [], known: [], patient: [], reset: [] };
   const state = {
@@ -111,7 +115,7 @@ const SBX = (() => {
       init.body = JSON.stringify(body);
     }
     try {
-      const res = await fetch(path, init);
+      const res = await fetch(url(path), init);
       const text = await res.text();
       let json = null;
       try { json = text ? JSON.parse(text) : null; } catch (_) { json = text; }
@@ -224,7 +228,7 @@ const SBX = (() => {
   // ---- the events stream ------------------------------------------------------------------
   function connect() {
     const live = $("live");
-    const source = new EventSource("/_sandbox/events");
+    const source = new EventSource(url("/_sandbox/events"));
     source.onopen = () => { live.textContent = "live"; live.className = "live on"; };
     source.onerror = () => { live.textContent = "reconnecting…"; live.className = "live off"; };
     source.addEventListener("journal", (ev) => {
@@ -336,6 +340,7 @@ const SBX = (() => {
 
   // ---- start ------------------------------------------------------------------------------
   async function start() {
+    if (BASE) $("live").title = "workspace " + BASE.slice(3);
     const r = await api("GET", "/_sandbox/fixtures");
     state.fixtures = r.ok ? r.body : { people: [], professionals: [], facilities: [], carestack: {} };
     const select = $("patient");
@@ -377,7 +382,7 @@ const SBX = (() => {
   document.addEventListener("DOMContentLoaded", start);
 
   return {
-    state, h, fill, redraw, append, $, badge, yesNo, facts, problems, pretty, short, time, toast, api, act, why,
+    state, url, h, fill, redraw, append, $, badge, yesNo, facts, problems, pretty, short, time, toast, api, act, why,
     copy, withCopy, on, emit, debounce, panel, show, patient, hips, facility, people, know, lookup,
     syncClock, virtualNow, refreshOutbox, renderIdentities, forget,
   };

@@ -31,7 +31,7 @@
         h("h3", f.name + " · counter " + counter),
         h("p.muted", "HIP " + f.hipId),
         payloads(f.hipId, counter).map(([form, text]) => h("figure.qr", { "data-form": form, "data-payload": text },
-          h("img", { src: "/_sandbox/ui/qr.svg?text=" + encodeURIComponent(text), width: 180, height: 180,
+          h("img", { src: SBX.url("/_sandbox/ui/qr.svg?text=") + encodeURIComponent(text), width: 180, height: 180,
             alt: "QR code (" + form + ") holding " + text }),
           h("figcaption", h("b", form === "v3" ? "v3 share-profile URL" : "v0.5 JSON"), h("code", text),
             h("button", { type: "button", "data-scan": f.hipId + "/" + counter + "/" + form,

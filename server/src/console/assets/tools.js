@@ -108,8 +108,8 @@
     const lastView = last ? h("div.card#run-last", { tabindex: "-1" },
       h("h3", "Last run ", last.error ? badge("could not run", "bad") : badge(last.passed ? "every mandatory step passed" : "a mandatory step failed", last.passed ? "ok" : "bad")),
       facts([["scenarios", last.scenarios.join(", ")], ["finished", time(last.finishedAt)], ["result", last.summary || last.error]]),
-      last.report ? [h("p", h("a", { href: last.report, target: "_blank" }, "Open the report on its own page")),
-        h("iframe.report", { src: last.report + "?t=" + encodeURIComponent(last.finishedAt), title: "Conformance report of the last run" })] : null) : null;
+      last.report ? [h("p", h("a", { href: SBX.url(last.report), target: "_blank" }, "Open the report on its own page")),
+        h("iframe.report", { src: SBX.url(last.report) + "?t=" + encodeURIComponent(last.finishedAt), title: "Conformance report of the last run" })] : null) : null;
     if (!s.available) {
       fill("runner-view",
         h("p.lead", "This server was started without the conformance runner (the runner crate sits on top of the server). Run the documented test cases from a shell:"),
