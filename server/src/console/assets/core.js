@@ -264,7 +264,11 @@ const SBX = (() => {
     if (!panels[name] && !$("panel-" + name)) name = "journal";
     for (const sec of document.querySelectorAll("main > section.panel")) sec.hidden = sec.id !== "panel-" + name;
     for (const a of document.querySelectorAll(".tabs a")) {
-      if (a.dataset.panel === name) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+      if (a.dataset.panel === name) {
+        a.setAttribute("aria-current", "page");
+        // On a phone the tabs scroll sideways: keep the current one in sight.
+        a.scrollIntoView({ block: "nearest", inline: "nearest" });
+      } else a.removeAttribute("aria-current");
     }
     state.current = name;
     const def = panels[name];
@@ -296,7 +300,7 @@ const SBX = (() => {
         h("td", p.abhaNumber ? withCopy(p.abhaNumber, p.name + "'s ABHA number") : h("span.muted", "none yet")),
         h("td", p.abhaAddresses.length ? p.abhaAddresses.map((a) => h("div", withCopy(a, a))) : h("span.muted", "none yet")),
         h("td", p.consentDecision || "—"),
-        h("td", (p.records || []).length ? (p.records || []).map((r) => h("div", h("span.mono", r.careContextReference), " ", h("span.muted", r.hiType + " at " + r.hipId))) : "—"))))));
+        h("td", (p.records || []).length ? (p.records || []).map((r) => h("div.nowrap", h("span.mono", r.careContextReference), " ", h("span.muted", r.hiType + " at " + r.hipId))) : "—"))))));
     const pros = h("div.scroll", h("table", h("thead", h("tr", ["name", "Aadhaar", "Aadhaar-linked mobile", "mobile given", "OTP", "HPR account"].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", f.professionals.map((p) => h("tr",
         h("td", p.name),
