@@ -267,7 +267,7 @@ fn seal(
     let mut entries = Vec::new();
     let mut pushed = Vec::new();
     for (i, r) in records.iter().enumerate() {
-        let plain = sh.fixtures.bundles.get(&r.bundle).map(|b| b.to_string()).unwrap_or_default();
+        let plain = sh.bundle(&r.bundle).map(|b| b.to_string()).unwrap_or_default();
         let mut content =
             fidelius::encrypt(&plain, &hip.nonce, hiu_nonce, &hip.private_key, hiu_key).map_err(sealing)?;
         let corrupted = corrupt && i == 0;
