@@ -12,7 +12,7 @@
 //! | ABHA v3 enrolment, profile, public certificate | `https://abhasbx.abdm.gov.in/abha/api` | `/abha/api` | `abha.rs` |
 //! | PHR: ABHA address from an ABHA number | `https://phrsbx.abdm.gov.in` | `/phr` | `phr.rs` |
 //! | HPR ID registration | `https://hpridsbx.abdm.gov.in/api` | `/hpr/api` | `hpr.rs` |
-//! | Carestack EHR API (the SDK's `API_URL`) | `https://ehrsandboxapi.achalahealth.com` | `/carestack` | `carestack.rs` |
+//! | Carestack EHR API (the SDK's `API_URL`) | `https://ehrsandboxapi.achalahealth.com` | `/carestack` | `carestack/` |
 //! | sandbox control | — | `/_sandbox` | `control.rs` |
 //!
 //! Start one on a free port (as every test does) and talk to it over HTTP:

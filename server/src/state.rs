@@ -6,6 +6,7 @@ use actix_web::web::{self, Data};
 
 use crate::abha::enrol::AbhaState;
 use crate::callbacks::Callback;
+use crate::carestack::CarestackState;
 use crate::fixtures::Fixtures;
 use crate::gateway::{hiu_consent, sessions, Gateway};
 use crate::hpr::txn::HprState;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub abha: Data<AbhaState>,
     /// PHR address creation.
     pub phr: Data<PhrState>,
+    /// The Carestack services' resources, care contexts, bundles and jobs.
+    pub carestack: Data<CarestackState>,
     /// The gateway's flows.
     pub gateway: Gateway,
 }
@@ -35,6 +38,7 @@ impl AppState {
             hpr: Data::new(HprState::new(&shared.fixtures)),
             abha: Data::default(),
             phr: Data::default(),
+            carestack: Data::default(),
             gateway: Gateway::new(shared.clock.clone()),
             shared,
         }
@@ -48,7 +52,8 @@ impl AppState {
             .app_data(self.shared.callbacks.faults.clone())
             .app_data(self.hpr.clone())
             .app_data(self.abha.clone())
-            .app_data(self.phr.clone());
+            .app_data(self.phr.clone())
+            .app_data(self.carestack.clone());
         self.gateway.register(cfg);
     }
 
@@ -58,12 +63,13 @@ impl AppState {
     }
 
     /// Back to the state right after start-up: no transactions, created accounts, journal,
-    /// outbox, bridges, links or faults; the fixtures as loaded; virtual time equal to real time.
+    /// outbox, bridges, links, Carestack resources or faults; the fixtures as loaded; virtual time equal to real time.
     pub fn reset(&self) {
         self.shared.reset();
         self.hpr.reset(&self.shared.fixtures);
         self.abha.reset();
         self.phr.clear();
+        self.carestack.reset();
         self.gateway.reset();
     }
 

@@ -1,145 +1,114 @@
-//! The Carestack EHR API (`/carestack`, the Carestack SDK's `API_URL`): a thin mapping of its paths
-//! onto the same flows the ABDM paths use, behind Carestack's own credentials. Every request must
+//! The Carestack EHR API (`/carestack`, the Carestack SDK's `API_URL`): every service of the
+//! published SDK (`carestack==0.1.22.26`) with state of its own, its answers in the shapes the SDK
+//! validates, and the ABDM-facing services wired into the sandbox's own flows. Every request must
 //! carry `Authorization: Bearer <api key>` (a key listed in the fixtures), `x-hprid-auth` and
-//! `facilityid`, as the SDK always sends them; a missing or wrong one is a 401.
+//! `facilityid`, as the SDK always sends them; a missing or wrong one is a 401. The `facilityid`
+//! names the facility the request acts for: the HIP that links documents, the HIU that asks for
+//! consent.
+//!
+//! | SDK service | module | routes |
+//! |---|---|---|
+//! | `Patient` | [`patient`] | `/add/Patient`, `/get/Patient[/{id}]`, `/update/Patient`, `/health-lake/delete/Patient/{id}`, `/health-lake/get-profiles/Patient` |
+//! | `Practitioner` | [`practitioner`] | the same for `Practitioner` |
+//! | `Appointment` | [`appointment`] | `/add/Appointment`, `/get/Appointment[/{ref}]`, `/update/Appointment`, `/delete/Appointment/{ref}` |
+//! | `Organization` | [`organization`], [`masters`] | `/register-facility`, `/facilities/...`, `/update-facility`, `/facility/{id}`, `/search-facility`; master data and LGD |
+//! | `Encounter` | [`bundles`] | `/health-lake/get-profiles/Bundle/{type}`, `/get/Bundle/{id}/{fhir}[/{type}]` |
+//! | `DocumentLinking` | [`linking`] | `/abdm-flows/create-carecontext`, `update-visit-records`, `link-carecontext` |
+//! | `Consent` | [`consent`] | `/abdm-flows/find/patients`, `/add/Consent`, `/get/Consent/{id}`, `/get/Bundle` |
+//! | `AiService`, `FhirService` | [`ai`], [`generate`] | `/ai/...`, `/jobs`, `/generate/bundle/InsurancePlan` |
+//! | `AiUtilities` | [`crypt`] | `/encrypt`, `/decrypt` |
+//! | `LookupService` | [`lookup`] | `/ai/get-code` |
+//! | `ABHAService`, `CreateABHA` | [`abha`] | `/patient/registration/abha/...` |
+//! | `HPRService`, `CreateHPR` | [`crate::hpr::routes`] | `/aadhaar/...`, `/hprId/create`, ... |
+//!
+//! Refusals are the sandbox's one error shape ([`crate::error`]): a JSON object whose `message`
+//! names the field, which the SDK raises as `EhrApiError` with that message.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, HttpResponse, ResponseError};
-use serde_json::json;
+use actix_web::{web, ResponseError};
 
-use serde::Deserialize;
-
-use crate::abha::enrol::{self as abha, AbhaState, Contact};
-use crate::body::{parse_uuid, JsonBody};
-use crate::checks;
-use crate::crypto::{Padding, ABHA_KEY};
-use crate::error::{ApiError, ApiResult, Checked};
+use crate::error::ApiError;
 use crate::shared::Shared;
 
-/// The Carestack routes under `/carestack`: HPR from [`crate::hpr::routes::ROUTES`], then ABHA.
+mod abha;
+mod ai;
+mod appointment;
+mod bundles;
+mod casesheet;
+mod common;
+mod consent;
+mod crypt;
+mod generate;
+mod insurance;
+mod linking;
+mod lookup;
+mod masters;
+mod organization;
+mod patient;
+mod pdf;
+mod practitioner;
+mod resources;
+
+pub use resources::Resources;
+
+/// What the Carestack services hold, beside the sandbox's shared state: the resources the SDK
+/// creates, the care contexts it links, the bundles and AI jobs it makes.
+#[derive(Default)]
+pub struct CarestackState {
+    /// Patients, by id.
+    pub patients: Resources,
+    /// Practitioners, by id.
+    pub practitioners: Resources,
+    /// Appointments, by reference.
+    pub appointments: Resources,
+    /// Registered facilities, by facility id.
+    pub organizations: Resources,
+    /// Care contexts created through document linking.
+    pub contexts: linking::CareContexts,
+    /// Consent requests opened as an HIU.
+    pub consents: consent::Opens,
+    /// FHIR bundles made at run time (AI, FHIR generation, document linking).
+    pub bundles: bundles::Made,
+    /// AI jobs, records and partial uploads.
+    pub ai: ai::AiState,
+}
+
+impl CarestackState {
+    /// Nothing created.
+    pub fn reset(&self) {
+        self.patients.clear();
+        self.practitioners.clear();
+        self.appointments.clear();
+        self.organizations.clear();
+        self.contexts.clear();
+        self.consents.clear();
+        self.bundles.clear();
+        self.ai.clear();
+    }
+}
+
+/// The Carestack routes under `/carestack`, each service's from its module, behind the
+/// credential check.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let mut scope = web::scope("/carestack").wrap(from_fn(authorize));
+    let mut scope = web::scope("/carestack");
     for (_, path, handler) in crate::hpr::routes::ROUTES {
         scope = scope.route(path, handler.route());
     }
-    const ABHA: &str = "/patient/registration/abha";
-    scope = scope
-        .route(&format!("{ABHA}/aadhaar/request-otp"), web::post().to(abha_request_otp))
-        .route(&format!("{ABHA}/aadhaar/enroll"), web::post().to(abha_enroll))
-        .route(&format!("{ABHA}/update/mobile/request-otp"), web::post().to(abha_mobile_otp))
-        .route(&format!("{ABHA}/update/mobile/verify-otp"), web::post().to(abha_mobile_verify))
-        .route(&format!("{ABHA}/address-suggestions"), web::get().to(abha_suggestions))
-        .route(&format!("{ABHA}/abha-address"), web::post().to(abha_address));
-    cfg.service(scope);
-}
-
-// ---- ABHA enrolment, Carestack's shapes over the ABHA v3 flow ---------------------------------
-// Encrypted fields use ABHA v3's key and padding (the SDK encrypts with `ABHA_PUBLIC_KEY`).
-
-fn decrypt_otp(body: &JsonBody, field: &str) -> ApiResult<String> {
-    let otp = ABHA_KEY.decrypt(field, body.str(field)?, Padding::OaepSha1)?;
-    checks::otp(&otp).bad(field)?;
-    Ok(otp)
-}
-
-/// `{"aadhaar": enc(aadhaar)}` (with `txnId`: a resend) → `{txnId, message}`.
-async fn abha_request_otp(
-    sh: web::Data<Shared>,
-    abha: web::Data<AbhaState>,
-    body: JsonBody,
-) -> ApiResult<HttpResponse> {
-    let aadhaar = ABHA_KEY.decrypt("aadhaar", body.str("aadhaar")?, Padding::OaepSha1)?;
-    checks::aadhaar(&aadhaar).bad("aadhaar")?;
-    let resend = body.opt_str("txnId")?.map(|t| parse_uuid("txnId", t)).transpose()?;
-    let reply = abha::request_aadhaar_otp(&sh, &abha, &aadhaar, resend)
-        .map_err(|e| rename(e, "loginId", "aadhaar"))?;
-    Ok(HttpResponse::Ok().json(reply))
-}
-
-/// `{"otp": enc(otp), "txnId", "mobile"}` → the enrolment answer.
-async fn abha_enroll(
-    sh: web::Data<Shared>,
-    abha: web::Data<AbhaState>,
-    body: JsonBody,
-) -> ApiResult<HttpResponse> {
-    let otp = decrypt_otp(&body, "otp")?;
-    let mobile = body.str("mobile")?;
-    checks::mobile(mobile).bad("mobile")?;
-    let id = body.txn_id("txnId")?;
-    Ok(HttpResponse::Ok().json(abha::enrol(&sh, &abha, id, &otp, "otp", mobile)?))
-}
-
-/// `{"updateValue": enc(mobile), "txnId"}` → `{txnId, message}`.
-async fn abha_mobile_otp(
-    sh: web::Data<Shared>,
-    abha: web::Data<AbhaState>,
-    body: JsonBody,
-) -> ApiResult<HttpResponse> {
-    let mobile = ABHA_KEY.decrypt("updateValue", body.str("updateValue")?, Padding::OaepSha1)?;
-    checks::mobile(&mobile).bad("updateValue")?;
-    let id = body.txn_id("txnId")?;
-    Ok(HttpResponse::Ok().json(abha::request_contact_otp(
-        &sh,
-        &abha,
-        id,
-        Contact::Mobile(mobile),
-        "updateValue",
-    )?))
-}
-
-/// `{"otp": enc(otp), "txnId"}` → `{message, txnId, authResult}`.
-async fn abha_mobile_verify(
-    sh: web::Data<Shared>,
-    abha: web::Data<AbhaState>,
-    body: JsonBody,
-) -> ApiResult<HttpResponse> {
-    let otp = decrypt_otp(&body, "otp")?;
-    let id = body.txn_id("txnId")?;
-    Ok(HttpResponse::Ok().json(abha::verify_contact_otp(&sh, &abha, id, &otp, "otp", "mobile-verify")?))
-}
-
-/// `?txnId=` of the address suggestions.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SuggestionsQuery {
-    txn_id: Option<String>,
-}
-
-/// `GET ?txnId=` → `{abhaAddressList, txnId}`.
-async fn abha_suggestions(
-    sh: web::Data<Shared>,
-    abha: web::Data<AbhaState>,
-    q: web::Query<SuggestionsQuery>,
-) -> ApiResult<HttpResponse> {
-    let txn = q.txn_id.as_deref().unwrap_or("").trim();
-    if txn.is_empty() {
-        return Err(ApiError::bad("txnId", "required", "query parameter is required"));
-    }
-    let id = parse_uuid("txnId", txn)?;
-    let list = abha::suggestions(&sh, &abha, id, "txnId")?;
-    Ok(HttpResponse::Ok().json(json!({"abhaAddressList": list, "txnId": id})))
-}
-
-/// `{"abhaAddress", "txnId"}` → `{txnId, healthIdNumber, preferredAbhaAddress}`.
-async fn abha_address(
-    sh: web::Data<Shared>,
-    abha: web::Data<AbhaState>,
-    body: JsonBody,
-) -> ApiResult<HttpResponse> {
-    let id = body.txn_id("txnId")?;
-    let address = body.str("abhaAddress")?;
-    Ok(HttpResponse::Ok().json(abha::create_address(&sh, &abha, id, address, true)?))
-}
-
-/// Errors from the shared flow name ABHA v3's fields; here they name Carestack's.
-fn rename(mut e: ApiError, from: &str, to: &str) -> ApiError {
-    if e.field.as_deref() == Some(from) {
-        e.field = Some(to.to_string());
-        e.message = e.message.replacen(from, to, 1);
-    }
-    e
+    let scope = abha::routes(scope);
+    let scope = patient::routes(scope);
+    let scope = practitioner::routes(scope);
+    let scope = appointment::routes(scope);
+    let scope = organization::routes(scope);
+    let scope = masters::routes(scope);
+    let scope = consent::routes(scope);
+    let scope = bundles::routes(scope);
+    let scope = linking::routes(scope);
+    let scope = crypt::routes(scope);
+    let scope = lookup::routes(scope);
+    let scope = ai::routes(scope);
+    cfg.service(scope.wrap(from_fn(authorize)));
 }
 
 /// Checks Carestack's three credential headers before any Carestack handler runs.
