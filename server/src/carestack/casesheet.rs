@@ -92,7 +92,7 @@ fn read_one(item: &str) -> Option<String> {
     let data = match item.strip_prefix("data:").and_then(|r| r.split_once(";base64,")) {
         Some((_, data)) => data,
         None if !item.is_empty()
-            && item.len() % 4 == 0
+            && item.len().is_multiple_of(4)
             && item.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)) =>
         {
             item

@@ -268,7 +268,8 @@ async fn bundles(
     }
     let me = facility(&req);
     let now = sh.clock.now();
-    let mut found = Vec::new();
+    // Each care context's bundle once, however many granted consents cover it.
+    let mut names: Vec<String> = Vec::new();
     requests.artefacts.for_each(|_, a| {
         let mine = if kind == "Requested" { a.hiu_id == me } else { a.hip_id == me };
         if !mine || a.status_at(now) != "GRANTED" {
@@ -278,11 +279,15 @@ async fn bundles(
             let wanted = contexts.contains(&r.care_context_reference.as_str())
                 && types.contains(&r.hi_type.as_str())
                 && a.hi_types.contains(&r.hi_type);
-            if wanted {
-                found.extend(sh.bundle(&r.bundle).and_then(|t| serde_json::from_str::<Value>(&t).ok()));
+            if wanted && !names.contains(&r.bundle) {
+                names.push(r.bundle.clone());
             }
         }
     });
+    let found: Vec<Value> = names
+        .iter()
+        .filter_map(|n| sh.bundle(n).and_then(|t| serde_json::from_str::<Value>(&t).ok()))
+        .collect();
     let n = found.len();
     let message = if n == 0 { "Records not Found !!!" } else { "Records Found !!!" };
     Ok(HttpResponse::Ok().json(

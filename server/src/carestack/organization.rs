@@ -169,7 +169,7 @@ fn check(body: &JsonBody) -> ApiResult<Value> {
     }
     let inv = body.obj("facilityInventory")?;
     for key in ["totalNumberOfVentilators", "totalNumberOfBeds"] {
-        if !inv.opt_uint(key)?.is_some_and(|n| n > 0) {
+        if inv.opt_uint(key)?.is_none_or(|n| n == 0) {
             return Err(ApiError::bad(&inv.name(key), "range", "a whole number above 0"));
         }
     }
