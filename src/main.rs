@@ -80,6 +80,13 @@ struct CheckArgs {
     /// `embedded` starts the fake in this process; a URL is a running fake or a real gateway.
     #[arg(long, default_value = "embedded", conflicts_with_all = ["hip", "client", "hiu"])]
     gateway: String,
+    /// Against a running sandbox (--gateway URL): the workspace to run in (default: a fresh
+    /// one named check-XXXXXXXX; `default` runs on the bare paths).
+    #[arg(long)]
+    workspace: Option<String>,
+    /// Keep the run's workspace afterwards, to look at its journal and outcomes.
+    #[arg(long)]
+    keep_workspace: bool,
     /// Judge a HIP at this URL: the runner hosts the gateway (at --gateway-addr), registers the
     /// HIP as the bridge and runs the HIP scenarios (tag hip, or hip-v3 with --hip-version v3).
     #[arg(long, value_name = "URL", conflicts_with_all = ["client", "hiu"])]
