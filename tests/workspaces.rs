@@ -231,3 +231,62 @@ async fn concurrent_runner_suites_each_in_a_workspace_pass_without_cross_talk() 
     }
     assert!(journal_ids(&sb, "default").await.is_empty(), "the bare paths saw the runs");
 }
+
+#[tokio::test]
+async fn open_credentials_take_a_clients_own_id_and_fixtures_credentials_do_not() {
+    let sb = TestSandbox::start().await;
+    let own = json!({"clientId": "ACME_HMIS_01", "clientSecret": "their-own-secret"});
+    let token = sb.post("/gateway/v0.5/sessions", own.clone()).await.ok()["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Its HIP id is the one it registers, and its callbacks come to its own bridge.
+    let hip = Hip::start().await;
+    let auth = format!("Bearer {token}");
+    let r = sb
+        .send(
+            Method::PATCH,
+            "/gateway/v1/bridges",
+            Some(&json!({"url": hip.url})),
+            &[("Authorization", &auth)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let service = json!([{"id": "ACME-HIP-1", "name": "Acme Clinic", "type": "HIP", "active": true}]);
+    let r = sb
+        .send(
+            Method::POST,
+            "/gateway/v1/bridges/addUpdateServices",
+            Some(&service),
+            &[("Authorization", &auth)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let share = json!({"hipId": "ACME-HIP-1", "code": "DESK", "abhaAddress": "asha.verma@sbx"});
+    assert_eq!(sb.post("/_sandbox/share-profile", share).await.status, 202);
+    let got = hip.wait_for("/v0.5/patients/profile/share", WAIT).await;
+    assert_eq!(got.hip_id.as_deref(), Some("ACME-HIP-1"));
+    // It cannot take a fixture facility's HIP id, and a fixture client still needs its secret.
+    let taken = json!([{"id": "IN2910000001", "name": "mine", "type": "HIP"}]);
+    let r = sb
+        .send(
+            Method::POST,
+            "/gateway/v1/bridges/addUpdateServices",
+            Some(&taken),
+            &[("Authorization", &auth)],
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let wrong = json!({"clientId": CLIENT_ID, "clientSecret": "not-its-secret"});
+    sb.post("/gateway/v0.5/sessions", wrong).await.refused(401, "clientSecret", "client-credentials");
+    sb.post("/gateway/v0.5/sessions", json!({"clientId": "ACME_HMIS_01", "clientSecret": ""})).await.refused(
+        400,
+        "clientSecret",
+        "required",
+    );
+
+    let strict =
+        abdm_server::Config { credentials: abdm_server::Credentials::Fixtures, ..Default::default() };
+    let sb = TestSandbox::start_with(strict).await;
+    sb.post("/gateway/v0.5/sessions", own).await.refused(401, "clientSecret", "client-credentials");
+}

@@ -76,7 +76,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 pub use error::{ApiError, Rule};
-pub use fixtures::{ConsentDecision, Facility, Fixtures, Person, Professional, Record};
+pub use fixtures::{ConsentDecision, Credentials, Facility, Fixtures, Person, Professional, Record};
 pub use journal::mask as mask_secrets;
 use state::AppState;
 use web::Data;
@@ -124,6 +124,8 @@ pub struct Config {
     pub workspace_ttl_seconds: u64,
     /// Workspaces live at once at most; creating one more is refused (429).
     pub max_workspaces: usize,
+    /// Whether clients' own credentials are taken (`open`) or only the fixtures' (`fixtures`).
+    pub credentials: Credentials,
 }
 
 impl Default for Config {
@@ -137,6 +139,7 @@ impl Default for Config {
             public_url: None,
             workspace_ttl_seconds: 3600,
             max_workspaces: 1000,
+            credentials: Credentials::Open,
         }
     }
 }
@@ -154,7 +157,7 @@ pub struct Sandbox {
 impl Sandbox {
     /// Binds, starts serving in the background and returns once the socket accepts connections.
     pub async fn start(config: Config) -> std::io::Result<Sandbox> {
-        let state = AppState::new(config.fixtures, config.journal_capacity);
+        let state = AppState::new(config.fixtures, config.journal_capacity, config.credentials);
         let all = Data::new(Workspaces::new(
             state.clone(),
             config.journal_capacity,

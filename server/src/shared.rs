@@ -10,7 +10,7 @@ use actix_web::web::Data;
 use crate::accounts::Accounts;
 use crate::callbacks::{Dispatcher, Faults, Signer};
 use crate::clock::Clock;
-use crate::fixtures::Fixtures;
+use crate::fixtures::{Credentials, Fixtures};
 use crate::journal::Journal;
 use crate::otp::Outbox;
 
@@ -32,11 +32,18 @@ pub struct Shared {
     public_url: std::sync::OnceLock<String>,
     /// The workspace this sandbox is (`default` for the bare paths).
     pub workspace: String,
+    /// Whether clients' own credentials are taken.
+    pub credentials: Credentials,
 }
 
 impl Shared {
     /// A fresh sandbox's shared parts; callbacks carry tokens from `signer`.
-    pub fn new(fixtures: Arc<Fixtures>, journal_capacity: usize, signer: Signer, workspace: &str) -> Self {
+    pub fn new(
+        fixtures: Arc<Fixtures>,
+        journal_capacity: usize,
+        signer: Signer,
+        (workspace, credentials): (&str, Credentials),
+    ) -> Self {
         let clock = Clock::default();
         let journal = Data::new(Journal::new(journal_capacity, clock.clone()));
         let accounts = Accounts::default();
@@ -51,6 +58,7 @@ impl Shared {
             callbacks,
             public_url: std::sync::OnceLock::new(),
             workspace: workspace.to_string(),
+            credentials,
         }
     }
 

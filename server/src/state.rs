@@ -8,7 +8,7 @@ use actix_web::web::{self, Data};
 
 use crate::abha::enrol::AbhaState;
 use crate::callbacks::Queued;
-use crate::fixtures::Fixtures;
+use crate::fixtures::{Credentials, Fixtures};
 use crate::gateway::{hiu_consent, sessions, Gateway};
 use crate::hpr::txn::HprState;
 use crate::phr::PhrState;
@@ -49,13 +49,19 @@ pub struct AppState {
 
 impl AppState {
     /// A fresh sandbox with these fixtures and a journal (and outbox) of this many entries.
-    pub fn new(fixtures: Fixtures, journal_capacity: usize) -> Self {
-        AppState::shared_fixtures(Arc::new(fixtures), journal_capacity, crate::workspaces::DEFAULT)
+    pub fn new(fixtures: Fixtures, journal_capacity: usize, credentials: Credentials) -> Self {
+        let default = (crate::workspaces::DEFAULT, credentials);
+        AppState::shared_fixtures(Arc::new(fixtures), journal_capacity, default)
     }
 
     /// A fresh sandbox for the workspace `name`, sharing the server's fixtures.
-    pub fn shared_fixtures(fixtures: Arc<Fixtures>, journal_capacity: usize, name: &str) -> Self {
-        let shared = Data::new(Shared::new(fixtures, journal_capacity, sessions::gateway_token, name));
+    pub fn shared_fixtures(
+        fixtures: Arc<Fixtures>,
+        journal_capacity: usize,
+        (name, credentials): (&str, Credentials),
+    ) -> Self {
+        let shared =
+            Data::new(Shared::new(fixtures, journal_capacity, sessions::gateway_token, (name, credentials)));
         AppState {
             hpr: Data::new(HprState::new(&shared.fixtures)),
             abha: Data::default(),
