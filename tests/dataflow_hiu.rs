@@ -300,8 +300,14 @@ async fn a_denying_patient_ends_the_request_denied_with_nothing_to_fetch() {
     let out = h.sb.get(&format!("/_sandbox/consent-requests/{request}")).await;
     assert_eq!(out.ok()["status"], "DENIED");
     assert_eq!(out.body["artefacts"], json!([]));
-    let r = h.send(FETCH, None, json!({"consentId": rid()})).await;
-    assert_eq!(r.refused(404, "consentId", "consent-unknown")["error"]["code"], 1416);
+    // Nothing to fetch: the consent manager answers on-fetch with 1416.
+    assert_eq!(h.send(FETCH, None, json!({"consentId": rid()})).await.status, 202);
+    let got = h.inbox.wait_for("/v0.5/consents/on-fetch", WAIT).await;
+    assert_eq!(got.body["consent"], Value::Null);
+    assert_eq!(got.body["error"]["code"], 1416, "{}", got.body);
+    assert_eq!(h.send(STATUS, None, json!({"consentRequestId": rid()})).await.status, 202);
+    let got = h.inbox.wait_for("/v0.5/consent-requests/on-status", WAIT).await;
+    assert_eq!(got.body["error"]["code"], 1415, "{}", got.body);
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! receiver costs a journal entry, never request latency, and memory stays bounded: the queue and
 //! the number of deliveries in flight are both capped (an overflow is journalled as dropped).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -74,10 +75,15 @@ pub struct Delivery {
 /// Signs the gateway's callback tokens: given real time, a fresh token.
 pub type Signer = fn(Millis) -> String;
 
+/// A queued callback with the reset epoch it was queued in.
+pub type Queued = (u64, Callback);
+
 /// The queue of callbacks and everything delivering them needs.
 pub struct Dispatcher {
-    tx: mpsc::Sender<Callback>,
-    rx: Mutex<Option<mpsc::Receiver<Callback>>>,
+    tx: mpsc::Sender<Queued>,
+    rx: Mutex<Option<mpsc::Receiver<Queued>>>,
+    /// Bumped by a reset: callbacks queued before it are not delivered after it.
+    epoch: AtomicU64,
     journal: Data<Journal>,
     /// The scripted faults, applied to callbacks and (by [`inbound_faults`]) to inbound calls.
     pub faults: Data<Faults>,
@@ -89,14 +95,15 @@ impl Dispatcher {
     /// A dispatcher journalling into `journal`, applying `faults`, signing with `signer`.
     pub fn new(journal: Data<Journal>, faults: Data<Faults>, signer: Signer) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        Dispatcher { tx, rx: Mutex::new(Some(rx)), journal, faults, signer, token: Mutex::new(None) }
+        let epoch = AtomicU64::new(0);
+        Dispatcher { tx, rx: Mutex::new(Some(rx)), epoch, journal, faults, signer, token: Mutex::new(None) }
     }
 
     /// Queues a callback; never waits.
     pub fn send(&self, cb: Callback) {
-        if let Err(e) = self.tx.try_send(cb) {
-            let cb = match e {
-                mpsc::error::TrySendError::Full(cb) | mpsc::error::TrySendError::Closed(cb) => cb,
+        if let Err(e) = self.tx.try_send((self.epoch.load(Ordering::Relaxed), cb)) {
+            let (_, cb) = match e {
+                mpsc::error::TrySendError::Full(q) | mpsc::error::TrySendError::Closed(q) => q,
             };
             self.journal(&cb, None, json!({"error": "dropped: the callback queue is full"}));
         }
@@ -107,8 +114,18 @@ impl Dispatcher {
         self.journal.outbound(path.to_string(), None, body, json!({"error": format!("not sent: {why}")}));
     }
 
+    /// After a reset: what is queued or waiting to be sent is dropped, so a sandbox's earlier
+    /// flows never call back into its fresh state.
+    pub fn forget_queued(&self) {
+        self.epoch.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn stale(&self, epoch: u64) -> bool {
+        epoch != self.epoch.load(Ordering::Relaxed)
+    }
+
     /// Takes the receiving end, once, for [`run`].
-    pub fn take_receiver(&self) -> Option<mpsc::Receiver<Callback>> {
+    pub fn take_receiver(&self) -> Option<mpsc::Receiver<Queued>> {
         self.rx.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
@@ -139,14 +156,17 @@ impl Dispatcher {
 }
 
 /// Delivers queued callbacks until the queue closes.
-pub async fn run(dispatcher: Data<Dispatcher>, mut rx: mpsc::Receiver<Callback>) {
+pub async fn run(dispatcher: Data<Dispatcher>, mut rx: mpsc::Receiver<Queued>) {
     let client = reqwest::Client::builder()
         .timeout(ATTEMPT_TIMEOUT)
         .connect_timeout(Duration::from_secs(3))
         .build()
         .unwrap_or_default();
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    while let Some(cb) = rx.recv().await {
+    while let Some((epoch, cb)) = rx.recv().await {
+        if dispatcher.stale(epoch) {
+            continue;
+        }
         let fault = dispatcher.faults.outbound(&cb.path);
         if fault.as_ref().is_some_and(|f| f.drop) {
             dispatcher.journal(&cb, None, json!({"error": "dropped by a scripted fault"}));
@@ -164,11 +184,14 @@ pub async fn run(dispatcher: Data<Dispatcher>, mut rx: mpsc::Receiver<Callback>)
                 if delay > 0.0 {
                     tokio::time::sleep(Duration::from_secs_f64(delay)).await;
                 }
+                if dispatcher.stale(epoch) {
+                    return;
+                }
                 let outcome = deliver(&dispatcher, &client, &cb).await;
                 if let Some(told) = &cb.on_delivered {
                     told(outcome);
                 }
-                if let Some(next) = cb.then.clone() {
+                if let Some(next) = cb.then.clone().filter(|_| !dispatcher.stale(epoch)) {
                     dispatcher.send(*next);
                 }
                 drop(permit);

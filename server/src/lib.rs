@@ -66,6 +66,7 @@ mod records;
 mod shared;
 mod state;
 mod store;
+mod workspaces;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -75,9 +76,11 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 pub use error::{ApiError, Rule};
-pub use fixtures::{ConsentDecision, Facility, Fixtures, Person, Professional, Record};
+pub use fixtures::{ConsentDecision, Credentials, Facility, Fixtures, Person, Professional, Record};
 pub use journal::mask as mask_secrets;
 use state::AppState;
+use web::Data;
+use workspaces::Workspaces;
 
 /// The ABHA v3 public key (base64 SPKI), as `GET /abha/api/v3/profile/public/certificate`
 /// serves it: what a client encrypts Aadhaar numbers and OTPs with.
@@ -117,6 +120,12 @@ pub struct Config {
     /// The base URL HIPs reach the sandbox at, for the `dataPushUrl` of HI requests; the
     /// listening address when `None`.
     pub public_url: Option<String>,
+    /// A workspace (`/w/{name}/...`) idle this long (seconds) is dropped.
+    pub workspace_ttl_seconds: u64,
+    /// Workspaces live at once at most; creating one more is refused (429).
+    pub max_workspaces: usize,
+    /// Whether clients' own credentials are taken (`open`) or only the fixtures' (`fixtures`).
+    pub credentials: Credentials,
 }
 
 impl Default for Config {
@@ -128,6 +137,9 @@ impl Default for Config {
             journal_capacity: 5_000,
             workers: 1,
             public_url: None,
+            workspace_ttl_seconds: 3600,
+            max_workspaces: 1000,
+            credentials: Credentials::Open,
         }
     }
 }
@@ -145,9 +157,15 @@ pub struct Sandbox {
 impl Sandbox {
     /// Binds, starts serving in the background and returns once the socket accepts connections.
     pub async fn start(config: Config) -> std::io::Result<Sandbox> {
-        let state = AppState::new(config.fixtures, config.journal_capacity);
-        let app_state = state.clone();
-        let mut server = HttpServer::new(move || app(app_state.clone()))
+        let state = AppState::new(config.fixtures, config.journal_capacity, config.credentials);
+        let all = Data::new(Workspaces::new(
+            state.clone(),
+            config.journal_capacity,
+            config.workspace_ttl_seconds,
+            config.max_workspaces,
+        ));
+        let (app_state, app_workspaces) = (state.clone(), all.clone());
+        let mut server = HttpServer::new(move || app(app_state.clone(), app_workspaces.clone()))
             .disable_signals()
             .shutdown_timeout(5)
             .bind(config.addr)?;
@@ -156,18 +174,19 @@ impl Sandbox {
         }
         let addr =
             server.addrs().first().copied().ok_or_else(|| std::io::Error::other("no address bound"))?;
-        state.shared.set_public_url(config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")));
+        let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        state.shared.set_public_url(public_url.clone());
+        all.set_public_url(&public_url);
         let server = server.run();
         let handle = server.handle();
         let server = tokio::spawn(server);
         let dispatcher =
             state.callbacks().map(|rx| tokio::spawn(callbacks::run(state.shared.callbacks.clone(), rx)));
-        let sweep_state = state.clone();
         let sweeper = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
             loop {
                 tick.tick().await;
-                sweep_state.sweep();
+                all.sweep();
             }
         });
         Ok(Sandbox { addr, handle, server, sweeper, dispatcher, state })
@@ -248,6 +267,7 @@ async fn shutdown_signal() {
 /// The application: every family's routes, the journal around them, JSON 404s.
 fn app(
     state: AppState,
+    workspaces: Data<Workspaces>,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -259,6 +279,7 @@ fn app(
 > {
     App::new()
         .configure(|cfg| state.register(cfg))
+        .app_data(workspaces)
         .app_data(web::PayloadConfig::new(body::MAX_BODY))
         .app_data(web::QueryConfig::default().error_handler(body::query_error))
         .configure(control::configure)
@@ -270,6 +291,7 @@ fn app(
         .default_service(web::to(not_found))
         .wrap(from_fn(callbacks::inbound_faults))
         .wrap(from_fn(journal::record))
+        .wrap(from_fn(workspaces::route))
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {

@@ -12,7 +12,7 @@ use actix_web::web::Data;
 use crate::accounts::Accounts;
 use crate::callbacks::{Dispatcher, Faults, Signer};
 use crate::clock::Clock;
-use crate::fixtures::Fixtures;
+use crate::fixtures::{Credentials, Fixtures};
 use crate::journal::Journal;
 use crate::otp::Outbox;
 use crate::records::{Attached, Record};
@@ -35,13 +35,21 @@ pub struct Shared {
     pub attached: Attached,
     /// The address HIPs reach this sandbox at (for `dataPushUrl`), set once it listens.
     public_url: std::sync::OnceLock<String>,
+    /// The workspace this sandbox is (`default` for the bare paths).
+    pub workspace: String,
+    /// Whether clients' own credentials are taken.
+    pub credentials: Credentials,
 }
 
 impl Shared {
     /// A fresh sandbox's shared parts; callbacks carry tokens from `signer`.
-    pub fn new(fixtures: Fixtures, journal_capacity: usize, signer: Signer) -> Self {
+    pub fn new(
+        fixtures: Arc<Fixtures>,
+        journal_capacity: usize,
+        signer: Signer,
+        (workspace, credentials): (&str, Credentials),
+    ) -> Self {
         let clock = Clock::default();
-        let fixtures = Arc::new(fixtures);
         let journal = Data::new(Journal::new(journal_capacity, clock.clone()));
         let accounts = Accounts::default();
         accounts.reset(&fixtures);
@@ -55,6 +63,8 @@ impl Shared {
             callbacks,
             attached: Attached::default(),
             public_url: std::sync::OnceLock::new(),
+            workspace: workspace.to_string(),
+            credentials,
         }
     }
 
@@ -90,5 +100,6 @@ impl Shared {
         self.outbox.clear();
         self.accounts.reset(&self.fixtures);
         self.callbacks.faults.set(Vec::new());
+        self.callbacks.forget_queued();
     }
 }

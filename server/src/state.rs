@@ -2,16 +2,36 @@
 //! that handlers take by type. Only the app factory and the control API (reset, sweep, health)
 //! see the whole; the families import only [`crate::shared`] and their own state.
 
+use std::sync::Arc;
+
 use actix_web::web::{self, Data};
 
 use crate::abha::enrol::AbhaState;
-use crate::callbacks::Callback;
+use crate::callbacks::Queued;
 use crate::carestack::CarestackState;
-use crate::fixtures::Fixtures;
+use crate::fixtures::{Credentials, Fixtures};
 use crate::gateway::{hiu_consent, sessions, Gateway};
 use crate::hpr::txn::HprState;
 use crate::phr::PhrState;
 use crate::shared::Shared;
+
+/// Where a sandbox's pieces go: the app's data, or a workspace's data container.
+pub trait Sink {
+    /// Adds one piece.
+    fn put<T: 'static>(&mut self, data: T);
+}
+
+impl Sink for web::ServiceConfig {
+    fn put<T: 'static>(&mut self, data: T) {
+        self.app_data(data);
+    }
+}
+
+impl Sink for actix_web::dev::Extensions {
+    fn put<T: 'static>(&mut self, data: T) {
+        self.insert(data);
+    }
+}
 
 /// Every piece of one sandbox's state.
 #[derive(Clone)]
@@ -32,38 +52,62 @@ pub struct AppState {
 
 impl AppState {
     /// A fresh sandbox with these fixtures and a journal (and outbox) of this many entries.
-    pub fn new(fixtures: Fixtures, journal_capacity: usize) -> Self {
-        let shared = Data::new(Shared::new(fixtures, journal_capacity, sessions::gateway_token));
+    pub fn new(fixtures: Fixtures, journal_capacity: usize, credentials: Credentials) -> Self {
+        let default = (crate::workspaces::DEFAULT, credentials);
+        AppState::shared_fixtures(Arc::new(fixtures), journal_capacity, default)
+    }
+
+    /// A fresh sandbox for the workspace `name`, sharing the server's fixtures.
+    pub fn shared_fixtures(
+        fixtures: Arc<Fixtures>,
+        journal_capacity: usize,
+        (name, credentials): (&str, Credentials),
+    ) -> Self {
+        let shared =
+            Data::new(Shared::new(fixtures, journal_capacity, sessions::gateway_token, (name, credentials)));
         AppState {
             hpr: Data::new(HprState::new(&shared.fixtures)),
             abha: Data::default(),
             phr: Data::default(),
             carestack: Data::default(),
-            gateway: Gateway::new(shared.clock.clone()),
+            gateway: Gateway::new(shared.clock.clone(), name),
             shared,
         }
     }
 
-    /// Registers every piece as app data.
+    /// Registers every piece as app data (the server's own: the workspace `default`).
     pub fn register(&self, cfg: &mut web::ServiceConfig) {
-        cfg.app_data(Data::new(self.clone()))
-            .app_data(self.shared.clone())
-            .app_data(self.shared.journal.clone())
-            .app_data(self.shared.callbacks.faults.clone())
-            .app_data(self.hpr.clone())
-            .app_data(self.abha.clone())
-            .app_data(self.phr.clone())
-            .app_data(self.carestack.clone());
-        self.gateway.register(cfg);
+        self.register_into(cfg);
+    }
+
+    /// Puts every piece where handlers find it: the app's data, or a workspace's container.
+    pub fn register_into(&self, sink: &mut impl Sink) {
+        sink.put(Data::new(self.clone()));
+        sink.put(self.shared.clone());
+        sink.put(self.shared.journal.clone());
+        sink.put(self.shared.callbacks.faults.clone());
+        sink.put(self.hpr.clone());
+        sink.put(self.abha.clone());
+        sink.put(self.phr.clone());
+        sink.put(self.carestack.clone());
+        self.gateway.register_into(sink);
+    }
+
+    /// A rough size of what this sandbox holds beyond an idle one: journal entries, OTPs and
+    /// live transactions at their typical recorded sizes.
+    pub fn memory_estimate(&self) -> usize {
+        const IDLE: usize = 16 * 1024;
+        IDLE + self.shared.journal.len() * 1024 + self.live_transactions() * 512
     }
 
     /// The receiving end of the callback queue, once.
-    pub fn callbacks(&self) -> Option<tokio::sync::mpsc::Receiver<Callback>> {
+    pub fn callbacks(&self) -> Option<tokio::sync::mpsc::Receiver<Queued>> {
         self.shared.callbacks.take_receiver()
     }
 
     /// Back to the state right after start-up: no transactions, created accounts, journal,
-    /// outbox, bridges, links, Carestack resources or faults; the fixtures as loaded; virtual time equal to real time.
+    /// outbox, bridges, links, Carestack resources or faults; the fixtures as loaded; virtual
+    /// time equal to real time.
     pub fn reset(&self) {
         self.shared.reset();
         self.hpr.reset(&self.shared.fixtures);

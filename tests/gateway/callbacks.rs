@@ -247,3 +247,14 @@ async fn malformed_faults_are_refused_and_reset_clears_them() {
     let init = call_as(&sb, &token, INIT, asha_init(HIP1)).await;
     assert_eq!(init.status, 202, "{}", init.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_drops_the_callbacks_still_waiting_to_go_out() {
+    let gw = setup().await;
+    set_faults(&gw.sb, json!([{"path": SHARE, "delaySeconds": 1}])).await.ok();
+    gw.share_asha().await;
+    gw.sb.post("/_sandbox/reset", json!({})).await.ok();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(gw.hip.received(SHARE).is_empty(), "delivered after the reset: {:?}", gw.hip.requests());
+    assert!(outbound(&gw.sb, SHARE).await.is_empty(), "the fresh journal holds an earlier flow's callback");
+}

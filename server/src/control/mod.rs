@@ -31,7 +31,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/share-profile", web::post().to(share_profile))
             .route("/share-profile/{requestId}", web::get().to(share_outcome))
             .route("/faults", web::get().to(faults))
-            .route("/faults", web::put().to(set_faults)),
+            .route("/faults", web::put().to(set_faults))
+            .route("/workspaces", web::get().to(workspaces)),
     );
 }
 
@@ -55,6 +56,11 @@ async fn health(st: web::Data<AppState>) -> HttpResponse {
         "journalEntries": st.shared.journal.len(),
         "now": iso(st.shared.clock.now()),
     }))
+}
+
+/// Every workspace of the server, `default` first.
+async fn workspaces(all: web::Data<crate::workspaces::Workspaces>) -> HttpResponse {
+    HttpResponse::Ok().json(all.list())
 }
 
 async fn reset(st: web::Data<AppState>) -> HttpResponse {

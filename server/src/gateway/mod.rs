@@ -65,10 +65,10 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A gateway with nothing registered, reading time from `clock`.
-    pub fn new(clock: Clock) -> Self {
+    /// A gateway of the workspace `workspace` with nothing registered, reading time from `clock`.
+    pub fn new(clock: Clock, workspace: &str) -> Self {
         Gateway {
-            sessions: web::Data::new(sessions::Sessions::new(clock.clone())),
+            sessions: web::Data::new(sessions::Sessions::new(clock.clone(), workspace)),
             discoveries: web::Data::default(),
             consents: web::Data::default(),
             transfers: web::Data::default(),
@@ -115,18 +115,18 @@ impl Gateway {
     }
 
     /// Registers each flow's state as app data.
-    pub fn register(&self, cfg: &mut web::ServiceConfig) {
-        cfg.app_data(self.sessions.clone())
-            .app_data(self.bridges.clone())
-            .app_data(self.shares.clone())
-            .app_data(self.auth.clone())
-            .app_data(self.links.clone())
-            .app_data(self.discoveries.clone())
-            .app_data(self.consents.clone())
-            .app_data(self.transfers.clone())
-            .app_data(self.consent_requests.clone())
-            .app_data(self.hiu_transfers.clone())
-            .app_data(self.hygiene.clone());
+    pub fn register_into(&self, sink: &mut impl crate::state::Sink) {
+        sink.put(self.sessions.clone());
+        sink.put(self.bridges.clone());
+        sink.put(self.shares.clone());
+        sink.put(self.auth.clone());
+        sink.put(self.links.clone());
+        sink.put(self.discoveries.clone());
+        sink.put(self.consents.clone());
+        sink.put(self.transfers.clone());
+        sink.put(self.consent_requests.clone());
+        sink.put(self.hiu_transfers.clone());
+        sink.put(self.hygiene.clone());
     }
 }
 

@@ -18,6 +18,7 @@ use crate::body::{bearer, header, JsonBody};
 use crate::clock::{Clock, Millis};
 use crate::crypto;
 use crate::error::{ApiError, ApiResult};
+use crate::fixtures::Credentials;
 use crate::shared::Shared;
 
 /// The issuer of the sandbox's tokens.
@@ -32,18 +33,19 @@ pub const GATEWAY_CLIENT: &str = "abdm-gateway";
 const VERIFIED_SESSIONS: usize = 4096;
 
 /// The session check's memory: tokens whose signature and kind were verified, token →
-/// (exp, clientId). A client sends the same token for twenty minutes, and an RSA verification
+/// (exp, clientId, workspace). A client sends the same token for twenty minutes, and an RSA verification
 /// costs far more than the rest of a call; a forged or altered token never gets in, since its
 /// verification fails. The expiry is still checked on every call.
 pub struct Sessions {
     clock: Clock,
-    verified: DashMap<String, (i64, String)>,
+    workspace: String,
+    verified: DashMap<String, (i64, String, String)>,
 }
 
 impl Sessions {
-    /// An empty cache reading time from `clock`.
-    pub fn new(clock: Clock) -> Self {
-        Sessions { clock, verified: DashMap::new() }
+    /// An empty cache of the workspace `workspace`, reading time from `clock`.
+    pub fn new(clock: Clock, workspace: &str) -> Self {
+        Sessions { clock, workspace: workspace.to_string(), verified: DashMap::new() }
     }
 
     /// Forgets every verified token.
@@ -55,7 +57,7 @@ impl Sessions {
     /// not expired in virtual time at `now`.
     pub fn client(&self, token: &str, now: Millis) -> ApiResult<String> {
         let known = self.verified.get(token).map(|k| k.clone());
-        let (exp, client) = match known {
+        let (exp, client, issued_in) = match known {
             Some(known) => known,
             None => {
                 let known = verify_session(token)?;
@@ -73,11 +75,16 @@ impl Sessions {
                 "the session token has expired",
             ));
         }
+        if issued_in != self.workspace {
+            let why =
+                format!("the session token was issued in workspace {issued_in:?}, not {:?}", self.workspace);
+            return Err(ApiError::unauthorized("Authorization", "session-workspace", why));
+        }
         Ok(client)
     }
 }
 
-fn verify_session(token: &str) -> ApiResult<(i64, String)> {
+fn verify_session(token: &str) -> ApiResult<(i64, String, String)> {
     let claims = crypto::verify(token, Algorithm::RS256).map_err(|e| {
         ApiError::unauthorized(
             "Authorization",
@@ -88,7 +95,12 @@ fn verify_session(token: &str) -> ApiResult<(i64, String)> {
     if claims["typ"] != "Bearer" || claims["aud"] != "account" {
         return Err(ApiError::unauthorized("Authorization", "session-token", "not a session access token"));
     }
-    Ok((claims["exp"].as_i64().unwrap_or(0), claims["clientId"].as_str().unwrap_or_default().to_string()))
+    let workspace = claims["workspace"].as_str().unwrap_or(crate::workspaces::DEFAULT).to_string();
+    Ok((
+        claims["exp"].as_i64().unwrap_or(0),
+        claims["clientId"].as_str().unwrap_or_default().to_string(),
+        workspace,
+    ))
 }
 
 /// Claims of a session token as the sandbox's Keycloak issues them.
@@ -154,17 +166,22 @@ fn session(sh: &Shared, body: &JsonBody) -> ApiResult<Value> {
     let secret = body.str("clientSecret")?;
     let grant = body.opt_str("grantType")?.unwrap_or("client_credentials");
     let facility = sh.fixtures.facilities.iter().find(|f| f.client_id == client_id);
-    let Some(facility) = facility.filter(|f| f.client_secret == secret) else {
-        return Err(ApiError::unauthorized(
-            "clientSecret",
-            "client-credentials",
-            "unknown clientId or wrong clientSecret",
-        ));
+    // With open credentials a client the fixtures do not know brings its own id and secret.
+    let accepted = match facility {
+        Some(f) => f.client_secret == secret,
+        None => sh.credentials == Credentials::Open,
     };
+    if !accepted {
+        let why = match facility {
+            Some(_) => "wrong clientSecret for this clientId",
+            None => "unknown clientId (serve --credentials fixtures takes only the fixtures' clients)",
+        };
+        return Err(ApiError::unauthorized("clientSecret", "client-credentials", why));
+    }
     let now = sh.clock.now();
     match grant {
         "client_credentials" => {}
-        "refresh_token" => check_refresh(body.str("refreshToken")?, &facility.client_id, now)?,
+        "refresh_token" => check_refresh(body.str("refreshToken")?, client_id, now)?,
         other => {
             return Err(ApiError::bad(
                 "grantType",
@@ -175,9 +192,14 @@ fn session(sh: &Shared, body: &JsonBody) -> ApiResult<Value> {
     }
     let iat = now / 1000;
     let refresh = json!({"exp": iat + REFRESH_SECONDS, "iat": iat, "jti": Uuid::new_v4(), "iss": ISSUER,
-        "aud": ISSUER, "typ": "Refresh", "azp": facility.client_id});
+        "aud": ISSUER, "typ": "Refresh", "azp": client_id});
+    let mut claims = session_claims(client_id, now);
+    // A workspace's tokens name it, and are refused in every other workspace.
+    if sh.workspace != crate::workspaces::DEFAULT {
+        claims["workspace"] = json!(sh.workspace);
+    }
     Ok(json!({
-        "accessToken": crypto::sign(&session_claims(&facility.client_id, now), Algorithm::RS256),
+        "accessToken": crypto::sign(&claims, Algorithm::RS256),
         "expiresIn": SESSION_SECONDS,
         "refreshExpiresIn": REFRESH_SECONDS,
         "refreshToken": crypto::sign_refresh(&refresh),

@@ -1,15 +1,17 @@
 //! The HIU's questions to the consent manager: a request's status (`on-status`) and an
-//! artefact's content (`on-fetch`, signed). Each answers only the client that made the request.
+//! artefact's content (`on-fetch`, signed). Each answers only the client that made the request;
+//! an id the consent manager does not know (or another client's) is answered, as the consent
+//! manager answers, in the callback: `{consentRequest|consent: null, error: {code, message}}`
+//! (1415 / 1416), to the HIU named in `X-HIU-ID` or else the caller's own facility.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::{ConsentRequests, ARTEFACT_NOT_FOUND, ON_FETCH, ON_STATUS, REQUEST_NOT_FOUND};
-use crate::body::JsonBody;
+use crate::body::{header, JsonBody};
 use crate::callbacks::Receiver;
-use crate::error::{ApiError, ApiResult};
-use crate::gateway::bridges::{self, Bridges};
+use crate::error::ApiResult;
+use crate::gateway::bridges::{self, own_hip, Bridges};
 use crate::gateway::consent::signature;
 use crate::gateway::envelope::{accepted, Hygiene};
 use crate::gateway::sessions::caller;
@@ -30,20 +32,14 @@ pub async fn status(
     let me = caller(&req);
     let found =
         requests.requests.peek(id, |r| (r.client.clone(), r.hiu_id.clone(), r.status, r.artefacts.clone()));
-    let Some((client, hiu, status, artefacts)) = found.filter(|f| f.0 == me) else {
-        let why = format!("no consent request {id} of client {me}");
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "consent-request-unknown",
-            format!("consentRequestId: {why}"),
-        )
-        .field("consentRequestId")
-        .code(version.code(REQUEST_NOT_FOUND)));
+    let (hiu, outcome) = match found.filter(|f| f.0 == me) {
+        Some((_, hiu, status, artefacts)) => {
+            let list: Vec<Value> = artefacts.iter().map(|a| json!({"id": a})).collect();
+            (hiu, Ok(json!({"id": id, "status": status, "consentArtefacts": list})))
+        }
+        None => (asker(&sh, &req), Err((REQUEST_NOT_FOUND, format!("Consent request {id} not found")))),
     };
-    debug_assert_eq!(client, me);
-    let list: Vec<Value> = artefacts.iter().map(|a| json!({"id": a})).collect();
-    let payload = json!({"id": id, "status": status, "consentArtefacts": list});
-    let cb = version.answer(ON_STATUS, answers, sh.clock.now(), "consentRequest", Ok(payload));
+    let cb = version.answer(ON_STATUS, answers, sh.clock.now(), "consentRequest", outcome);
     bridges::send(&sh, &bridges, (Receiver::Hiu, &hiu), cb, Vec::new());
     Ok(accepted())
 }
@@ -64,15 +60,20 @@ pub async fn fetch(
     let found = requests
         .artefacts
         .peek(id, |a| (a.hiu_id.clone(), a.status_at(now), a.detail.clone(), a.client.clone()));
-    let Some((hiu, status, detail, _)) = found.filter(|f| f.3 == me) else {
-        let why = format!("no consent artefact {id} granted to client {me}");
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "consent-unknown", format!("consentId: {why}"))
-            .field("consentId")
-            .code(version.code(ARTEFACT_NOT_FOUND)));
+    let (hiu, outcome) = match found.filter(|f| f.3 == me) {
+        Some((hiu, status, detail, _)) => {
+            requests.artefacts.update(id, |a| a.fetched = true);
+            (hiu, Ok(json!({"status": status, "consentDetail": detail, "signature": signature(&detail)})))
+        }
+        None => (asker(&sh, &req), Err((ARTEFACT_NOT_FOUND, format!("Consent artefact {id} not found")))),
     };
-    requests.artefacts.update(id, |a| a.fetched = true);
-    let consent = json!({"status": status, "consentDetail": detail, "signature": signature(&detail)});
-    let cb = version.answer(ON_FETCH, answers, now, "consent", Ok(consent));
+    let cb = version.answer(ON_FETCH, answers, now, "consent", outcome);
     bridges::send(&sh, &bridges, (Receiver::Hiu, &hiu), cb, Vec::new());
     Ok(accepted())
+}
+
+/// The HIU an answer about nothing it holds goes to: the one named in `X-HIU-ID`, else the
+/// caller's own facility.
+fn asker(sh: &Shared, req: &HttpRequest) -> String {
+    header(req, "X-HIU-ID").map(str::to_string).unwrap_or_else(|| own_hip(sh, &caller(req)))
 }
