@@ -104,7 +104,8 @@ pub fn page<T>(items: Vec<T>, token: Option<&str>, size: usize) -> ApiResult<(Ve
     };
     let total = items.len();
     let page: Vec<T> = items.into_iter().skip(offset).take(size).collect();
-    let next = (offset + size < total).then(|| b64.encode((offset + size).to_string()));
+    let after = offset.saturating_add(size);
+    let next = (after < total).then(|| b64.encode(after.to_string()));
     Ok((page, next))
 }
 
@@ -208,6 +209,9 @@ mod tests {
         let (last, next) = page((0..25).collect::<Vec<_>>(), Some("MjA="), 10).unwrap();
         assert_eq!((last, next), (vec![20, 21, 22, 23, 24], None));
         assert_eq!(page(vec![1], Some("x"), 10).unwrap_err().rule, "page-token");
+        // An offset past the end (or past usize) is an empty last page, not a panic.
+        let huge = base64::engine::general_purpose::STANDARD.encode(usize::MAX.to_string());
+        assert_eq!(page(vec![1], Some(&huge), 10).unwrap(), (vec![], None));
     }
 
     #[test]

@@ -214,7 +214,7 @@ async fn create(
                 address,
                 person: account.person,
                 hi_type: hi_type.to_string(),
-                date: iso(start)[..10].to_string(),
+                date: iso(start).chars().take(10).collect(),
                 otp,
                 records: Vec::new(),
                 linked: false,

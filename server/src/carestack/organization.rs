@@ -366,7 +366,8 @@ async fn search(cs: web::Data<CarestackState>, body: JsonBody) -> ApiResult<Http
         .collect();
     let total = found.len();
     let per = per as usize;
-    let facilities: Vec<Value> = found.into_iter().skip((page as usize - 1) * per).take(per).collect();
+    let skip = (page as usize).saturating_sub(1).saturating_mul(per);
+    let facilities: Vec<Value> = found.into_iter().skip(skip).take(per).collect();
     Ok(HttpResponse::Ok().json(json!({"facilities": facilities, "message": "Facilities Fetched",
         "totalFacilities": total, "numberOfPages": total.div_ceil(per)})))
 }

@@ -62,7 +62,7 @@ fn id_number(id_type: &str, value: &str) -> ApiResult<String> {
         _ => {
             let compact: String = value.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
             let ok = (10..=20).contains(&compact.len())
-                && compact[..2].chars().all(|c| c.is_ascii_uppercase())
+                && compact.chars().take(2).all(|c| c.is_ascii_uppercase())
                 && compact.chars().all(|c| c.is_ascii_alphanumeric());
             ok.then_some(compact).ok_or_else(|| {
                 ApiError::bad(
