@@ -133,15 +133,18 @@ fn check(req: &ServiceRequest) -> Result<(), ApiError> {
             "missing; send 'Authorization: Bearer <api key>'",
         )
     })?;
-    let key = crate::body::bearer(auth).unwrap_or("");
-    let known = req
-        .app_data::<web::Data<Shared>>()
-        .is_some_and(|sh| sh.fixtures.carestack.api_keys.iter().any(|k| k == key));
+    let key = crate::body::bearer(auth).map(str::trim).unwrap_or("");
+    // With open credentials any key of the client's own is taken; with fixtures credentials only
+    // the fixtures' keys.
+    let known = req.app_data::<web::Data<Shared>>().is_some_and(|sh| {
+        sh.fixtures.carestack.api_keys.iter().any(|k| k == key)
+            || (sh.credentials == crate::fixtures::Credentials::Open && !key.is_empty())
+    });
     if !known {
         return Err(ApiError::unauthorized(
             "Authorization",
             "carestack-api-key",
-            "not a Bearer token with a known API key (GET /_sandbox/fixtures lists carestack.apiKeys)",
+            "not a Bearer token with a known API key (GET /_sandbox/fixtures lists carestack.apiKeys; serve --credentials open takes any)",
         ));
     }
     header("x-hprid-auth")
