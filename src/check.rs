@@ -171,6 +171,13 @@ pub async fn check(mut args: CheckArgs) -> ExitCode {
     if let Some(s) = embedded {
         s.stop().await;
     }
+    if let Some(ws) = target.base.split_once("/w/").map(|(_, ws)| ws).filter(|_| !args.keep_workspace) {
+        // The run's workspace goes with the run, as CI jobs on a shared server expect.
+        let url = format!("{}/_sandbox", target.base);
+        if let Err(e) = reqwest::Client::new().delete(&url).send().await {
+            eprintln!("abdm-sandbox: could not drop workspace {ws}: {e}");
+        }
+    }
     let report = match result {
         Ok(r) => r,
         Err(e) => {
@@ -214,7 +221,15 @@ async fn url_target(args: &CheckArgs) -> Result<Target, String> {
         _ => None,
     };
     let mut target = match &fixtures {
-        Some(f) => sandbox_target(base.clone(), f, "sandbox"),
+        Some(f) => {
+            // A running sandbox may be shared by a team: the run takes a workspace of its own.
+            let name = args.workspace.clone().unwrap_or_else(|| {
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                format!("check-{}", &id[..8])
+            });
+            let base = if name == "default" { base.clone() } else { format!("{base}/w/{name}") };
+            sandbox_target(base, f, "sandbox")
+        }
         None => Target {
             name: format!("gateway at {base}"),
             base: base.clone(),

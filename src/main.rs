@@ -47,6 +47,10 @@ enum Command {
         /// Workspaces live at once at most; one more is refused with 429.
         #[arg(long, env = "ABDM_SANDBOX_MAX_WORKSPACES", default_value_t = 1000)]
         max_workspaces: usize,
+        /// `open`: a gateway client id or Carestack API key the fixtures do not know is taken
+        /// with any non-empty secret; `fixtures`: only the fixtures' credentials.
+        #[arg(long, env = "ABDM_SANDBOX_CREDENTIALS", default_value = "open")]
+        credentials: abdm_server::Credentials,
     },
     /// Run the documented test cases (scenarios) and report pass/fail per step.
     Check(Box<CheckArgs>),
@@ -80,6 +84,13 @@ struct CheckArgs {
     /// `embedded` starts the fake in this process; a URL is a running fake or a real gateway.
     #[arg(long, default_value = "embedded", conflicts_with_all = ["hip", "client", "hiu"])]
     gateway: String,
+    /// Against a running sandbox (--gateway URL): the workspace to run in (default: a fresh
+    /// one named check-XXXXXXXX; `default` runs on the bare paths).
+    #[arg(long)]
+    workspace: Option<String>,
+    /// Keep the run's workspace afterwards, to look at its journal and outcomes.
+    #[arg(long)]
+    keep_workspace: bool,
     /// Judge a HIP at this URL: the runner hosts the gateway (at --gateway-addr), registers the
     /// HIP as the bridge and runs the HIP scenarios (tag hip, or hip-v3 with --hip-version v3).
     #[arg(long, value_name = "URL", conflicts_with_all = ["client", "hiu"])]
@@ -182,6 +193,7 @@ async fn main() -> ExitCode {
             public_url,
             workspace_ttl,
             max_workspaces,
+            credentials,
         } => {
             let fixtures = match fixtures {
                 Some(path) => match Fixtures::load(&path) {
@@ -202,6 +214,7 @@ async fn main() -> ExitCode {
                 public_url,
                 workspace_ttl_seconds: workspace_ttl,
                 max_workspaces,
+                credentials,
                 runner: Some(runner),
             };
             let sandbox = match Sandbox::start(config).await {
@@ -211,7 +224,7 @@ async fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            print_banner(&sandbox);
+            print_banner(&sandbox, credentials);
             match sandbox.run_until_signal().await {
                 Ok(()) => {
                     println!("abdm-sandbox stopped");
@@ -289,13 +302,19 @@ impl abdm_server::ScenarioRunner for ConsoleRunner {
     }
 }
 
-fn print_banner(sandbox: &Sandbox) {
+fn print_banner(sandbox: &Sandbox, credentials: abdm_server::Credentials) {
     let url = sandbox.url();
     let f = sandbox.fixtures();
     let mut out = format!("abdm-sandbox listening on {url}\n\nAPI families (a client switches by changing its base URL only):\n");
     for (name, real, prefix) in FAMILIES {
         out += &format!("  {name:<40} {url}{prefix:<12} (real: {real})\n");
     }
+    out += &match credentials {
+        abdm_server::Credentials::Open => "\nCredentials: open. A gateway clientId or Carestack API key the fixtures do not know is taken with\nany non-empty secret; the fixtures' own clients still need their secrets (--credentials fixtures: only those).\n".to_string(),
+        abdm_server::Credentials::Fixtures => "\nCredentials: fixtures. Only the fixtures' gateway clients and Carestack API keys below are taken.\n".to_string(),
+    };
+    out +=
+        &format!("Workspaces: {url}/w/NAME/... is a sandbox of its own (list: {url}/_sandbox/workspaces).\n");
     out += "\nHealthcare professionals (HPR), Aadhaar / Aadhaar-linked mobile / OTP / HPR ID:\n";
     for p in &f.professionals {
         let other_mobile = if p.mobile == p.aadhaar_mobile {

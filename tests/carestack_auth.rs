@@ -54,12 +54,33 @@ async fn a_missing_or_wrong_credential_is_a_401_naming_the_header(
     #[case] value: Option<&'static str>,
     #[case] rule: &str,
 ) {
-    let sb = TestSandbox::start().await;
+    // --credentials fixtures: only the fixtures' API keys are taken.
+    let strict =
+        abdm_server::Config { credentials: abdm_server::Credentials::Fixtures, ..Default::default() };
+    let sb = TestSandbox::start_with(strict).await;
     let sent = headers(Some((header, value)));
     generate_otp(&sb, CARESTACK_GENERATE_OTP, &sent).await.refused(401, header, rule);
     // Nothing was started: no transaction, no OTP sent.
     assert_eq!(sb.live_transactions().await, 0);
     assert_eq!(sb.outbox(None).await, Vec::<Value>::new());
+}
+
+#[tokio::test]
+async fn open_credentials_take_a_clients_own_api_key_but_not_an_empty_one() {
+    let sb = TestSandbox::start().await;
+    let own = [
+        ("Authorization", "Bearer acme-own-key-123"),
+        ("x-hprid-auth", "test"),
+        ("facilityid", "IN2910000001"),
+    ];
+    let reply = generate_otp(&sb, CARESTACK_GENERATE_OTP, &own).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let empty = [("Authorization", "Bearer "), ("x-hprid-auth", "test"), ("facilityid", "IN2910000001")];
+    generate_otp(&sb, CARESTACK_GENERATE_OTP, &empty).await.refused(
+        401,
+        "Authorization",
+        "carestack-api-key",
+    );
 }
 
 #[tokio::test]

@@ -190,7 +190,7 @@ async fn the_reference_hiu_keeps_what_it_decrypted() {
     "must lie within the consent's")]
 #[case::v05_notify_before_decrypt(false, "notify-before-decrypt",
     &[("hiu-corrupt-entry", "errored-reported"), ("hiu-data-flow", "transfer-1-matches"), ("hiu-data-flow", "transfer-2-matches")],
-    "the notify came before")]
+    "still unanswered")]
 #[case::v3_inverted_status(true, "inverted-status",
     &[("hiu-corrupt-entry-v3", "errored-reported"), ("hiu-data-flow-v3", "transfer-1-matches"), ("hiu-data-flow-v3", "transfer-2-matches")],
     "is reported ERRORED, expected OK")]
@@ -203,7 +203,7 @@ async fn the_reference_hiu_keeps_what_it_decrypted() {
     "must lie within the consent's")]
 #[case::v3_notify_before_decrypt(true, "notify-before-decrypt",
     &[("hiu-corrupt-entry-v3", "errored-reported"), ("hiu-data-flow-v3", "transfer-1-matches"), ("hiu-data-flow-v3", "transfer-2-matches")],
-    "the notify came before")]
+    "still unanswered")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_fault_of_the_reference_hiu_fails_its_steps(
     #[case] v3: bool,

@@ -182,3 +182,111 @@ async fn an_idle_workspace_expires() {
     let clock = sb.get("/w/brief/_sandbox/clock").await;
     assert_eq!(clock.ok()["offsetSeconds"].as_f64(), Some(0.0), "{}", clock.body);
 }
+
+/// The UUIDs in a workspace's journal: request ids, transaction ids, consent ids of its runs.
+async fn journal_ids(sb: &TestSandbox, ws: &str) -> std::collections::HashSet<String> {
+    let text = sb.get(&format!("/w/{ws}/_sandbox/journal")).await.body.to_string();
+    text.split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+        .filter(|t| t.len() == 36 && uuid::Uuid::parse_str(t).is_ok())
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_runner_suites_each_in_a_workspace_pass_without_cross_talk() {
+    const RUNS: usize = 6;
+    let sb = TestSandbox::start_with(abdm_server::Config { workers: 2, ..Default::default() }).await;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios");
+    let scenarios = abdm_conformance::scenario::load_dir(dir.as_ref()).expect("the shipped scenarios load");
+    let fixtures: abdm_server::Fixtures =
+        serde_json::from_value(sb.get("/_sandbox/fixtures").await.body).unwrap();
+    let runs: Vec<_> = (0..RUNS)
+        .map(|i| {
+            let target =
+                abdm_conformance::sandbox_target(format!("{}/w/run-{i}", sb.url), &fixtures, "sandbox");
+            let scenarios = scenarios.clone();
+            tokio::spawn(async move { abdm_conformance::run::run(&scenarios, &target).await })
+        })
+        .collect();
+    for (i, run) in runs.into_iter().enumerate() {
+        let report = run.await.unwrap().unwrap();
+        let failed: Vec<String> = report
+            .scenarios
+            .iter()
+            .flat_map(|s| s.steps.iter().map(move |st| (s, st)))
+            .filter(|(_, st)| st.blocks())
+            .map(|(s, st)| format!("{}:{} {}: {:?}", s.file, st.line, st.id, st.reason))
+            .collect();
+        assert!(failed.is_empty(), "run-{i}: {failed:#?}");
+    }
+    let mut seen: Vec<std::collections::HashSet<String>> = Vec::new();
+    for i in 0..RUNS {
+        let ids = journal_ids(&sb, &format!("run-{i}")).await;
+        assert!(!ids.is_empty(), "run-{i} journalled nothing");
+        for (j, other) in seen.iter().enumerate() {
+            let shared: Vec<&String> = ids.intersection(other).collect();
+            assert!(shared.is_empty(), "run-{i}'s journal holds run-{j}'s identifiers: {shared:?}");
+        }
+        seen.push(ids);
+    }
+    assert!(journal_ids(&sb, "default").await.is_empty(), "the bare paths saw the runs");
+}
+
+#[tokio::test]
+async fn open_credentials_take_a_clients_own_id_and_fixtures_credentials_do_not() {
+    let sb = TestSandbox::start().await;
+    let own = json!({"clientId": "ACME_HMIS_01", "clientSecret": "their-own-secret"});
+    let token = sb.post("/gateway/v0.5/sessions", own.clone()).await.ok()["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Its HIP id is the one it registers, and its callbacks come to its own bridge.
+    let hip = Hip::start().await;
+    let auth = format!("Bearer {token}");
+    let r = sb
+        .send(
+            Method::PATCH,
+            "/gateway/v1/bridges",
+            Some(&json!({"url": hip.url})),
+            &[("Authorization", &auth)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let service = json!([{"id": "ACME-HIP-1", "name": "Acme Clinic", "type": "HIP", "active": true}]);
+    let r = sb
+        .send(
+            Method::POST,
+            "/gateway/v1/bridges/addUpdateServices",
+            Some(&service),
+            &[("Authorization", &auth)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let share = json!({"hipId": "ACME-HIP-1", "code": "DESK", "abhaAddress": "asha.verma@sbx"});
+    assert_eq!(sb.post("/_sandbox/share-profile", share).await.status, 202);
+    let got = hip.wait_for("/v0.5/patients/profile/share", WAIT).await;
+    assert_eq!(got.hip_id.as_deref(), Some("ACME-HIP-1"));
+    // It cannot take a fixture facility's HIP id, and a fixture client still needs its secret.
+    let taken = json!([{"id": "IN2910000001", "name": "mine", "type": "HIP"}]);
+    let r = sb
+        .send(
+            Method::POST,
+            "/gateway/v1/bridges/addUpdateServices",
+            Some(&taken),
+            &[("Authorization", &auth)],
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let wrong = json!({"clientId": CLIENT_ID, "clientSecret": "not-its-secret"});
+    sb.post("/gateway/v0.5/sessions", wrong).await.refused(401, "clientSecret", "client-credentials");
+    sb.post("/gateway/v0.5/sessions", json!({"clientId": "ACME_HMIS_01", "clientSecret": ""})).await.refused(
+        400,
+        "clientSecret",
+        "required",
+    );
+
+    let strict =
+        abdm_server::Config { credentials: abdm_server::Credentials::Fixtures, ..Default::default() };
+    let sb = TestSandbox::start_with(strict).await;
+    sb.post("/gateway/v0.5/sessions", own).await.refused(401, "clientSecret", "client-credentials");
+}

@@ -106,6 +106,32 @@ pub struct Person {
     pub records: Vec<Record>,
 }
 
+/// How clients' own credentials are taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Credentials {
+    /// A gateway client id the fixtures do not know is accepted with any non-empty secret (its
+    /// HIP and HIU ids are those it registers through the bridge services), and any non-empty
+    /// Carestack API key: a client moves from the live sandbox by changing its base URL only. A
+    /// client id the fixtures know still needs its own secret.
+    #[default]
+    Open,
+    /// Only the fixtures' client ids, secrets and API keys: for testing how a client handles
+    /// wrong credentials.
+    Fixtures,
+}
+
+impl std::str::FromStr for Credentials {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "open" => Ok(Credentials::Open),
+            "fixtures" => Ok(Credentials::Fixtures),
+            other => Err(format!("{other:?}: use open or fixtures")),
+        }
+    }
+}
+
 /// A person's scripted answer to every consent request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -12,7 +12,7 @@
 //! | ABHA v3 enrolment, profile, public certificate | `https://abhasbx.abdm.gov.in/abha/api` | `/abha/api` | `abha.rs` |
 //! | PHR: ABHA address from an ABHA number | `https://phrsbx.abdm.gov.in` | `/phr` | `phr.rs` |
 //! | HPR ID registration | `https://hpridsbx.abdm.gov.in/api` | `/hpr/api` | `hpr.rs` |
-//! | Carestack EHR API (the SDK's `API_URL`) | `https://ehrsandboxapi.achalahealth.com` | `/carestack` | `carestack.rs` |
+//! | Carestack EHR API (the SDK's `API_URL`) | `https://ehrsandboxapi.achalahealth.com` | `/carestack` | `carestack/` |
 //! | sandbox control | — | `/_sandbox` | `control.rs` |
 //! | web console (a page for people; a browser opening `/` is sent there) | — | `/_sandbox/ui` | `console/` |
 //!
@@ -80,7 +80,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 pub use console::{RunOutcome, ScenarioInfo, ScenarioRunner};
 pub use error::{ApiError, Rule};
-pub use fixtures::{ConsentDecision, Facility, Fixtures, Person, Professional, Record};
+pub use fixtures::{ConsentDecision, Credentials, Facility, Fixtures, Person, Professional, Record};
 pub use journal::mask as mask_secrets;
 use state::AppState;
 use web::Data;
@@ -128,6 +128,8 @@ pub struct Config {
     pub workspace_ttl_seconds: u64,
     /// Workspaces live at once at most; creating one more is refused (429).
     pub max_workspaces: usize,
+    /// Whether clients' own credentials are taken (`open`) or only the fixtures' (`fixtures`).
+    pub credentials: Credentials,
     /// Runs conformance scenarios for the web console's runner panel (the `abdm-sandbox`
     /// binary gives one); without it the panel says how to run them by hand.
     pub runner: Option<Arc<dyn ScenarioRunner>>,
@@ -144,6 +146,7 @@ impl Default for Config {
             public_url: None,
             workspace_ttl_seconds: 3600,
             max_workspaces: 1000,
+            credentials: Credentials::Open,
             runner: None,
         }
     }
@@ -162,7 +165,7 @@ pub struct Sandbox {
 impl Sandbox {
     /// Binds, starts serving in the background and returns once the socket accepts connections.
     pub async fn start(config: Config) -> std::io::Result<Sandbox> {
-        let state = AppState::new(config.fixtures, config.journal_capacity);
+        let state = AppState::new(config.fixtures, config.journal_capacity, config.credentials);
         let all = Data::new(Workspaces::new(
             state.clone(),
             config.journal_capacity,

@@ -3,11 +3,15 @@
 //! consent over them, the sandbox plays the HIP: it encrypts the bundles with Fidelius and pushes
 //! them to the HIU. The default bundles are compiled in; a fixtures file given with `--fixtures`
 //! reads its own from `records/` beside it, falling back to the compiled-in ones by name.
+//!
+//! Records can also be attached at run time ([`Attached`]): a care context a HIP links through
+//! the Carestack API, with the bundle it gave, counts like a fixture record from then on.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -95,4 +99,36 @@ pub fn load<'a>(
         bundles.insert(r.bundle.clone(), Arc::from(text));
     }
     Ok(bundles)
+}
+
+/// Records attached at run time, by the index of the person in the fixtures, with their bundles
+/// by name (a name no fixture file has).
+#[derive(Default)]
+pub struct Attached {
+    by_person: DashMap<usize, Vec<Record>>,
+    bundles: DashMap<String, Arc<str>>,
+}
+
+impl Attached {
+    /// Attaches a record and the text of its bundle.
+    pub fn add(&self, person: usize, record: Record, bundle: &str) {
+        self.bundles.insert(record.bundle.clone(), Arc::from(bundle));
+        self.by_person.entry(person).or_default().push(record);
+    }
+
+    /// The records attached for a person, oldest first.
+    pub fn of(&self, person: usize) -> Vec<Record> {
+        self.by_person.get(&person).map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// An attached bundle's text.
+    pub fn bundle(&self, name: &str) -> Option<Arc<str>> {
+        self.bundles.get(name).map(|b| b.clone())
+    }
+
+    /// None attached.
+    pub fn clear(&self) {
+        self.by_person.clear();
+        self.bundles.clear();
+    }
 }

@@ -1,7 +1,9 @@
 //! What every API family of one sandbox shares: the virtual clock, the fixtures, the journal,
 //! the OTP outbox, the ABHA accounts (read by ABHA, PHR and the gateway) and the callback
 //! dispatcher with its scripted faults. Each family keeps its own transactions in a state of its
-//! own; handlers take this and their family's state as two pieces of app data.
+//! own; handlers take this and their family's state as two pieces of app data. The records HIPs
+//! attach at run time live here too, beside the fixtures', so every flow that serves records
+//! sees both.
 
 use std::sync::Arc;
 
@@ -10,9 +12,10 @@ use actix_web::web::Data;
 use crate::accounts::Accounts;
 use crate::callbacks::{Dispatcher, Faults, Signer};
 use crate::clock::Clock;
-use crate::fixtures::Fixtures;
+use crate::fixtures::{Credentials, Fixtures};
 use crate::journal::Journal;
 use crate::otp::Outbox;
+use crate::records::{Attached, Record};
 
 /// The parts of one sandbox that every family uses.
 pub struct Shared {
@@ -28,15 +31,24 @@ pub struct Shared {
     pub accounts: Accounts,
     /// Callbacks to bridges, and the scripted faults.
     pub callbacks: Data<Dispatcher>,
+    /// Records HIPs attached at run time, beside the fixtures' own.
+    pub attached: Attached,
     /// The address HIPs reach this sandbox at (for `dataPushUrl`), set once it listens.
     public_url: std::sync::OnceLock<String>,
     /// The workspace this sandbox is (`default` for the bare paths).
     pub workspace: String,
+    /// Whether clients' own credentials are taken.
+    pub credentials: Credentials,
 }
 
 impl Shared {
     /// A fresh sandbox's shared parts; callbacks carry tokens from `signer`.
-    pub fn new(fixtures: Arc<Fixtures>, journal_capacity: usize, signer: Signer, workspace: &str) -> Self {
+    pub fn new(
+        fixtures: Arc<Fixtures>,
+        journal_capacity: usize,
+        signer: Signer,
+        (workspace, credentials): (&str, Credentials),
+    ) -> Self {
         let clock = Clock::default();
         let journal = Data::new(Journal::new(journal_capacity, clock.clone()));
         let accounts = Accounts::default();
@@ -49,8 +61,10 @@ impl Shared {
             outbox: Outbox::new(journal_capacity),
             accounts,
             callbacks,
+            attached: Attached::default(),
             public_url: std::sync::OnceLock::new(),
             workspace: workspace.to_string(),
+            credentials,
         }
     }
 
@@ -64,9 +78,23 @@ impl Shared {
         let _ = self.public_url.set(url.trim_end_matches('/').to_string());
     }
 
+    /// The care contexts the HIPs hold for a person (an index in the fixtures): the fixtures'
+    /// records, then those attached since.
+    pub fn records_of(&self, person: usize) -> Vec<Record> {
+        let mut records = self.fixtures.people.get(person).map(|p| p.records.clone()).unwrap_or_default();
+        records.extend(self.attached.of(person));
+        records
+    }
+
+    /// A record's bundle, by name: a fixture file, or one attached at run time.
+    pub fn bundle(&self, name: &str) -> Option<Arc<str>> {
+        self.fixtures.bundles.get(name).cloned().or_else(|| self.attached.bundle(name))
+    }
+
     /// Back to the state right after start-up: virtual time equal to real time, no journal,
-    /// outbox, created accounts or faults.
+    /// outbox, created accounts, attached records or faults.
     pub fn reset(&self) {
+        self.attached.clear();
         self.clock.reset();
         self.journal.clear();
         self.outbox.clear();

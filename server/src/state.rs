@@ -8,7 +8,8 @@ use actix_web::web::{self, Data};
 
 use crate::abha::enrol::AbhaState;
 use crate::callbacks::Queued;
-use crate::fixtures::Fixtures;
+use crate::carestack::CarestackState;
+use crate::fixtures::{Credentials, Fixtures};
 use crate::gateway::{hiu_consent, sessions, Gateway};
 use crate::hpr::txn::HprState;
 use crate::phr::PhrState;
@@ -43,23 +44,32 @@ pub struct AppState {
     pub abha: Data<AbhaState>,
     /// PHR address creation.
     pub phr: Data<PhrState>,
+    /// The Carestack services' resources, care contexts, bundles and jobs.
+    pub carestack: Data<CarestackState>,
     /// The gateway's flows.
     pub gateway: Gateway,
 }
 
 impl AppState {
     /// A fresh sandbox with these fixtures and a journal (and outbox) of this many entries.
-    pub fn new(fixtures: Fixtures, journal_capacity: usize) -> Self {
-        AppState::shared_fixtures(Arc::new(fixtures), journal_capacity, crate::workspaces::DEFAULT)
+    pub fn new(fixtures: Fixtures, journal_capacity: usize, credentials: Credentials) -> Self {
+        let default = (crate::workspaces::DEFAULT, credentials);
+        AppState::shared_fixtures(Arc::new(fixtures), journal_capacity, default)
     }
 
     /// A fresh sandbox for the workspace `name`, sharing the server's fixtures.
-    pub fn shared_fixtures(fixtures: Arc<Fixtures>, journal_capacity: usize, name: &str) -> Self {
-        let shared = Data::new(Shared::new(fixtures, journal_capacity, sessions::gateway_token, name));
+    pub fn shared_fixtures(
+        fixtures: Arc<Fixtures>,
+        journal_capacity: usize,
+        (name, credentials): (&str, Credentials),
+    ) -> Self {
+        let shared =
+            Data::new(Shared::new(fixtures, journal_capacity, sessions::gateway_token, (name, credentials)));
         AppState {
             hpr: Data::new(HprState::new(&shared.fixtures)),
             abha: Data::default(),
             phr: Data::default(),
+            carestack: Data::default(),
             gateway: Gateway::new(shared.clock.clone(), name),
             shared,
         }
@@ -79,6 +89,7 @@ impl AppState {
         sink.put(self.hpr.clone());
         sink.put(self.abha.clone());
         sink.put(self.phr.clone());
+        sink.put(self.carestack.clone());
         self.gateway.register_into(sink);
     }
 
@@ -95,12 +106,14 @@ impl AppState {
     }
 
     /// Back to the state right after start-up: no transactions, created accounts, journal,
-    /// outbox, bridges, links or faults; the fixtures as loaded; virtual time equal to real time.
+    /// outbox, bridges, links, Carestack resources or faults; the fixtures as loaded; virtual
+    /// time equal to real time.
     pub fn reset(&self) {
         self.shared.reset();
         self.hpr.reset(&self.shared.fixtures);
         self.abha.reset();
         self.phr.clear();
+        self.carestack.reset();
         self.gateway.reset();
     }
 

@@ -105,7 +105,9 @@ impl Workspaces {
     }
 
     fn create(&self, name: &str, now: i64) -> Workspace {
-        let state = AppState::shared_fixtures(self.fixtures.clone(), self.journal_capacity, name);
+        let credentials = self.default.shared.credentials;
+        let state =
+            AppState::shared_fixtures(self.fixtures.clone(), self.journal_capacity, (name, credentials));
         let base = self.public_url.get().map(String::as_str).unwrap_or("http://127.0.0.1");
         state.shared.set_public_url(format!("{base}/w/{name}"));
         let dispatcher =

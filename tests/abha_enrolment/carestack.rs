@@ -139,7 +139,9 @@ async fn carestack_refuses_bad_input_naming_its_own_fields() {
 
 #[tokio::test]
 async fn carestack_abha_routes_need_the_carestack_credentials() {
-    let ts = TestSandbox::start().await;
+    let strict =
+        abdm_server::Config { credentials: abdm_server::Credentials::Fixtures, ..Default::default() };
+    let ts = TestSandbox::start_with(strict).await;
     let key = ts.abha_key().await;
     let body = json!({"aadhaar": crypto::oaep_sha1(&key, SUNIL)});
     ts.post(CS_REQUEST_OTP, body.clone()).await.refused(401, "Authorization", "carestack-api-key");

@@ -71,7 +71,10 @@ async fn grant_type_may_be_omitted_and_a_refresh_token_renews_the_session() {
 
 #[tokio::test]
 async fn wrong_credentials_and_unknown_grant_types_are_refused() {
-    let sb = TestSandbox::start().await;
+    // With --credentials fixtures, a client id the fixtures do not know is refused too.
+    let config =
+        abdm_server::Config { credentials: abdm_server::Credentials::Fixtures, ..Default::default() };
+    let sb = TestSandbox::start_with(config).await;
     for (client, secret) in [(CLIENT1, "wrong-secret"), ("SBX_999999", SECRET1), (CLIENT1, SECRET2)] {
         let reply = sb.post(SESSIONS, json!({"clientId": client, "clientSecret": secret})).await;
         assert_eq!(reply.status, 401, "{client}/{secret}: {}", reply.body);

@@ -267,7 +267,7 @@ fn seal(
     let mut entries = Vec::new();
     let mut pushed = Vec::new();
     for (i, r) in records.iter().enumerate() {
-        let plain = sh.fixtures.bundles.get(&r.bundle).map(|b| b.to_string()).unwrap_or_default();
+        let plain = sh.bundle(&r.bundle).map(|b| b.to_string()).unwrap_or_default();
         let mut content =
             fidelius::encrypt(&plain, &hip.nonce, hiu_nonce, &hip.private_key, hiu_key).map_err(sealing)?;
         let corrupted = corrupt && i == 0;
@@ -404,6 +404,15 @@ pub async fn notify(
     if client != me {
         return Err(not_yours("notification.transactionId", &id.to_string(), &me, version));
     }
+    // A page the HIU has answered may not be recorded yet when its notify arrives: give the
+    // deliveries in flight a moment. A page still unanswered after it was pushed before the HIU
+    // had finished with it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let pending =
+        || hiu_transfers.store.peek(id, |t| t.pages.iter().any(|p| p["status"].is_null())).unwrap_or(false);
+    while pending() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let now = sh.clock.now();
     hiu_transfers.store.update(id, |t| {
         let mut problems = Vec::new();
@@ -415,7 +424,7 @@ pub async fn notify(
         }
         let undelivered = t.pages.iter().filter(|p| p["status"].is_null()).count();
         if undelivered > 0 {
-            problems.push(format!("the notify came before {undelivered} page(s) had been pushed: notify once every entry has been received and decrypted"));
+            problems.push(format!("the notify came while {undelivered} page(s) were still unanswered: notify once every entry has been received and decrypted"));
         }
         let expected: BTreeMap<String, &str> =
             t.pushed.iter().map(|p| (p.care_context.clone(), if p.corrupted { "ERRORED" } else { "OK" })).collect();

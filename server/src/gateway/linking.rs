@@ -178,6 +178,23 @@ fn care_contexts(patient: &Obj) -> ApiResult<Vec<String>> {
     Ok(refs)
 }
 
+/// Links care contexts, (patient reference, care-context reference), of the patient at `address`
+/// at a HIP, all or none: the consent manager's record gains them, whichever flow linked them (a
+/// linking token here, the Carestack API's document linking). One linked already refuses the lot
+/// (1439 / `ABDM-1056`).
+pub fn link_at_hip(
+    links: &Links,
+    address: &str,
+    hip: &str,
+    contexts: &[(String, String)],
+    now: Millis,
+) -> Result<(), (Code, String)> {
+    links.link(address, hip, contexts, now).map_err(|_| {
+        let why = "Some of the Care Contexts are already linked, please remove the linked Care Contexts.";
+        (ALREADY_LINKED, why.to_string())
+    })
+}
+
 /// Links `refs` with a linking token; the outcome is for the callback, to the token's HIP (or
 /// the caller's own when the token names none of its HIPs).
 fn link_with_token(
@@ -196,13 +213,9 @@ fn link_with_token(
                 format!("the link token was issued for {token_address}, not {}", address.unwrap_or_default());
             return Err((hip, INVALID_LINK_TOKEN, why));
         }
-        match links.link(&token_address, &hip, refs, now) {
+        match link_at_hip(links, &token_address, &hip, refs, now) {
             Ok(()) => Ok((token_address, hip)),
-            Err(_) => {
-                let why =
-                    "Some of the Care Contexts are already linked, please remove the linked Care Contexts.";
-                Err((hip, ALREADY_LINKED, why.to_string()))
-            }
+            Err((code, why)) => Err((hip, code, why)),
         }
     });
     match verdict {

@@ -264,7 +264,7 @@ pub async fn init(
         return Err(ApiError::rule("consent.hiu.id", "not-an-hiu", why));
     }
     let patient = c.obj("patient")?.str("id")?;
-    let account = sh.accounts.by_address(patient).ok_or_else(|| {
+    sh.accounts.by_address(patient).ok_or_else(|| {
         refused(
             version,
             "consent.patient.id",
@@ -341,34 +341,87 @@ pub async fn init(
             ))
         }
     };
-    let decision = sh.fixtures.people.get(account.person).map(|p| p.consent_decision).unwrap_or_default();
-    let request = ConsentRequest {
+    let parts = Parts { sh: sh.clone(), bridges: bridges.clone(), hygiene, requests };
+    let asked = Asked {
         hiu_id: hiu_id.to_string(),
         client: caller(&req),
         patient: patient.to_string(),
-        person: account.person,
         version,
-        status: "REQUESTED",
-        decision,
-        created_at: now,
         consent: Value::Object(c.map().clone()),
         hi_types: hi_types.iter().map(|t| t.to_string()).collect(),
         range: (from, to),
         erase_at,
         hip,
         contexts,
+    };
+    let id = open(&parts, asked)?;
+    let cb = version.answer(ON_INIT, answers, now, "consentRequest", Ok(json!({"id": id})));
+    bridges::send(&sh, &bridges, (Receiver::Hiu, hiu_id), cb, Vec::new());
+    Ok(accepted())
+}
+
+/// A consent request as the consent manager takes it, its fields checked.
+pub struct Asked {
+    /// The HIU asking.
+    pub hiu_id: String,
+    /// The gateway client that asks (the one that may query and fetch what it becomes).
+    pub client: String,
+    /// The patient's ABHA address.
+    pub patient: String,
+    /// The envelope the HIU's messages go in.
+    pub version: Version,
+    /// The consent as ABDM shapes it (`purpose`, `hiu`, `requester`, `permission`, ...), for the
+    /// artefacts' detail.
+    pub consent: Value,
+    /// HI types asked for.
+    pub hi_types: Vec<String>,
+    /// The date range asked for (from, to).
+    pub range: (Millis, Millis),
+    /// When the data must be erased.
+    pub erase_at: Millis,
+    /// Only the records of this HIP, when given.
+    pub hip: Option<String>,
+    /// Only these care contexts, when given.
+    pub contexts: Option<Vec<String>>,
+}
+
+/// Opens a consent request of an HIU for a patient the consent manager knows: REQUESTED, and the
+/// scripted patient decides [`DECISION_DELAY`] later (or waits to be asked). Returns its id; the
+/// caller tells the HIU. What `consent-requests/init` does once the request is checked, and what
+/// the Carestack API's `add/Consent` starts.
+pub fn open(parts: &Parts, asked: Asked) -> ApiResult<Uuid> {
+    let sh = &parts.sh;
+    let account = sh.accounts.by_address(&asked.patient).ok_or_else(|| {
+        ApiError::rule("patient", "patient-unknown", format!("Invalid patient: {}", asked.patient))
+    })?;
+    let decision = sh.fixtures.people.get(account.person).map(|p| p.consent_decision).unwrap_or_default();
+    let now = sh.clock.now();
+    let request = ConsentRequest {
+        hiu_id: asked.hiu_id,
+        client: asked.client,
+        patient: asked.patient,
+        person: account.person,
+        version: asked.version,
+        status: "REQUESTED",
+        decision,
+        created_at: now,
+        consent: asked.consent,
+        hi_types: asked.hi_types,
+        range: asked.range,
+        erase_at: asked.erase_at,
+        hip: asked.hip,
+        contexts: asked.contexts,
         artefacts: Vec::new(),
         notifies: Vec::new(),
         note: None,
     };
-    let id = requests.requests.insert(request, now);
-    let cb = version.answer(ON_INIT, answers, now, "consentRequest", Ok(json!({"id": id})));
-    bridges::send(&sh, &bridges, (Receiver::Hiu, hiu_id), cb, Vec::new());
+    let id = parts.requests.requests.insert(request, now);
+    // The decision waits for the caller to have told the HIU: the task runs at the earliest when
+    // this request's handler yields, and then [`DECISION_DELAY`] later in virtual time.
     if decision != ConsentDecision::Ask {
-        let parts = Parts { sh: sh.clone(), bridges, hygiene, requests };
-        tokio::spawn(scripted(parts, id, now + DECISION_DELAY, decision == ConsentDecision::Grant));
+        tokio::spawn(scripted(parts.clone(), id, now + DECISION_DELAY, decision == ConsentDecision::Grant));
     }
-    Ok(accepted())
+    Ok(id)
 }
 
 /// Whether a service plays the HIU: a fixture facility with that role, or a registered service
@@ -440,7 +493,7 @@ fn grant_artefacts(p: &Parts, id: Uuid, now: Millis) -> Vec<Uuid> {
     else {
         return Vec::new();
     };
-    let records = p.sh.fixtures.people.get(person).map(|p| p.records.clone()).unwrap_or_default();
+    let records = p.sh.records_of(person);
     let mut by_hip: BTreeMap<String, Vec<Record>> = BTreeMap::new();
     for r in records {
         let day = r.day();

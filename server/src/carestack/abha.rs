@@ -1,15 +1,9 @@
-//! The Carestack EHR API (`/carestack`, the Carestack SDK's `API_URL`): a thin mapping of its paths
-//! onto the same flows the ABDM paths use, behind Carestack's own credentials. Every request must
-//! carry `Authorization: Bearer <api key>` (a key listed in the fixtures), `x-hprid-auth` and
-//! `facilityid`, as the SDK always sends them; a missing or wrong one is a 401.
+//! Carestack's ABHA enrolment routes (`ABHAService`, `CreateABHA`) over the ABHA v3 flow: the
+//! same enrolment, OTPs and accounts, in Carestack's request and response shapes.
 
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, HttpResponse, ResponseError};
-use serde_json::json;
-
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::abha::enrol::{self as abha, AbhaState, Contact};
 use crate::body::{parse_uuid, JsonBody};
@@ -18,24 +12,20 @@ use crate::crypto::{Padding, ABHA_KEY};
 use crate::error::{ApiError, ApiResult, Checked};
 use crate::shared::Shared;
 
-/// The Carestack routes under `/carestack`: HPR from [`crate::hpr::routes::ROUTES`], then ABHA.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let mut scope = web::scope("/carestack").wrap(from_fn(authorize));
-    for (_, path, handler) in crate::hpr::routes::ROUTES {
-        scope = scope.route(path, handler.route());
-    }
-    const ABHA: &str = "/patient/registration/abha";
-    scope = scope
+/// Where the ABHA routes live under `/carestack`.
+pub const ABHA: &str = "/patient/registration/abha";
+
+/// The ABHA routes, added to the `/carestack` scope.
+pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
+    scope
         .route(&format!("{ABHA}/aadhaar/request-otp"), web::post().to(abha_request_otp))
         .route(&format!("{ABHA}/aadhaar/enroll"), web::post().to(abha_enroll))
         .route(&format!("{ABHA}/update/mobile/request-otp"), web::post().to(abha_mobile_otp))
         .route(&format!("{ABHA}/update/mobile/verify-otp"), web::post().to(abha_mobile_verify))
         .route(&format!("{ABHA}/address-suggestions"), web::get().to(abha_suggestions))
-        .route(&format!("{ABHA}/abha-address"), web::post().to(abha_address));
-    cfg.service(scope);
+        .route(&format!("{ABHA}/abha-address"), web::post().to(abha_address))
 }
 
-// ---- ABHA enrolment, Carestack's shapes over the ABHA v3 flow ---------------------------------
 // Encrypted fields use ABHA v3's key and padding (the SDK encrypts with `ABHA_PUBLIC_KEY`).
 
 fn decrypt_otp(body: &JsonBody, field: &str) -> ApiResult<String> {
@@ -140,44 +130,4 @@ fn rename(mut e: ApiError, from: &str, to: &str) -> ApiError {
         e.message = e.message.replacen(from, to, 1);
     }
     e
-}
-
-/// Checks Carestack's three credential headers before any Carestack handler runs.
-async fn authorize(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    match check(&req) {
-        Ok(()) => Ok(next.call(req).await?.map_into_boxed_body()),
-        Err(e) => Ok(req.into_response(e.error_response())),
-    }
-}
-
-fn check(req: &ServiceRequest) -> Result<(), ApiError> {
-    let header = |name: &str| {
-        req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
-    };
-    let auth = header("authorization").ok_or_else(|| {
-        ApiError::unauthorized(
-            "Authorization",
-            "carestack-api-key",
-            "missing; send 'Authorization: Bearer <api key>'",
-        )
-    })?;
-    let key = crate::body::bearer(auth).unwrap_or("");
-    let known = req
-        .app_data::<web::Data<Shared>>()
-        .is_some_and(|sh| sh.fixtures.carestack.api_keys.iter().any(|k| k == key));
-    if !known {
-        return Err(ApiError::unauthorized(
-            "Authorization",
-            "carestack-api-key",
-            "not a Bearer token with a known API key (GET /_sandbox/fixtures lists carestack.apiKeys)",
-        ));
-    }
-    header("x-hprid-auth")
-        .ok_or_else(|| ApiError::unauthorized("x-hprid-auth", "carestack-headers", "missing"))?;
-    header("facilityid")
-        .ok_or_else(|| ApiError::unauthorized("facilityid", "carestack-headers", "missing"))?;
-    Ok(())
 }
