@@ -374,6 +374,10 @@ async fn the_patient_links_records_reads_a_transfer_and_decides_consents() {
     let seeded = json!({"hipId": CLINIC, "abhaAddress": ASHA, "patientReference": "MR-1001",
         "careContexts": [{"referenceNumber": "OPD-9999-99", "display": "A visit the HIP never had"}]});
     sb.post("/_sandbox/care-contexts", seeded).await.ok();
+    // Back to the app, which reads the links again; the page is still before a click.
+    b.panel("scan").await;
+    b.panel("patient-app").await;
+    b.wait_for("return /OPD-9999-99/.test(document.getElementById('pa-links').textContent)", WAIT).await;
     // Grant a consent to the sandbox HIU and ask for the data: the HIP pushes, the page reads.
     b.click("#pa-grant").await;
     b.click("[data-fetch]").await;

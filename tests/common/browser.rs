@@ -206,7 +206,15 @@ impl Browser {
             }
             if started.elapsed() > timeout {
                 self.screenshot("timeout").await;
-                panic!("waited {timeout:?} for: {script}");
+                let said = self
+                    .try_command(
+                        reqwest::Method::POST,
+                        "/execute/sync",
+                        Some(json!({"script": "return window.SBX ? SBX.state.said : null", "args": []})),
+                    )
+                    .await;
+                let console = self.log("browser").await;
+                panic!("waited {timeout:?} for: {script}\nthe page said: {said:?}\nits console: {console:?}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -233,6 +241,8 @@ impl Browser {
     /// it anew in between.
     pub async fn click(&self, css: &str) {
         for _ in 0..5 {
+            self.find(css).await;
+            self.settle(css).await;
             let el = self.find(css).await;
             let path = format!("/element/{el}/click");
             match self.try_command(reqwest::Method::POST, &path, Some(json!({}))).await {
@@ -246,6 +256,23 @@ impl Browser {
             }
         }
         panic!("{css} could not be clicked");
+    }
+
+    /// Brings what `css` matches to the middle of the viewport and waits until the live panels
+    /// stop moving it (a click lands where the element was when the click was aimed).
+    async fn settle(&self, css: &str) {
+        let place = "const e = document.querySelector(arguments[0]); if (!e) return null; \
+                     e.scrollIntoView({block: 'center', inline: 'nearest'}); \
+                     const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height];";
+        let mut last = Value::Null;
+        for _ in 0..20 {
+            let now = self.js(place, json!([css])).await;
+            if now == last && !now.is_null() {
+                return;
+            }
+            last = now;
+            tokio::time::sleep(Duration::from_millis(120)).await;
+        }
     }
 
     /// Types `text` into what `css` matches.

@@ -12,10 +12,12 @@
 //! Entries are the journal's own rendering: secrets masked, long strings shortened. A comment
 //! line every 15 s keeps idle connections open through proxies.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
@@ -67,7 +69,7 @@ impl Follower {
     }
 }
 
-/// The stream.
+/// `GET /_sandbox/events`: the journal from `since` on, then live.
 pub async fn stream(req: HttpRequest, st: web::Data<AppState>, q: web::Query<EventsQuery>) -> HttpResponse {
     let resumed = req
         .headers()
@@ -80,12 +82,11 @@ pub async fn stream(req: HttpRequest, st: web::Data<AppState>, q: web::Query<Eve
     let follower = Follower { journal, recorded, last: resumed.or(q.since).unwrap_or(0) };
     // The first chunk tells an EventSource to retry quickly after a lost connection.
     let hello = futures_util::stream::once(async {
-        Ok::<_, std::convert::Infallible>(Bytes::from_static(b"retry: 2000\n: journal events\n\n"))
+        Ok::<_, Infallible>(Bytes::from_static(b"retry: 2000\n: journal events\n\n"))
     });
     let entries = futures_util::stream::unfold(follower, |mut f| async move {
-        f.next().await.map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), f))
+        f.next().await.map(|chunk| (Ok::<_, Infallible>(chunk), f))
     });
-    use futures_util::StreamExt;
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))

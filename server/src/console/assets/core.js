@@ -20,6 +20,7 @@ const SBX = (() => {
     consents: new Map(),   // consentId -> outcome
     clockOffset: 0,        // virtual time minus this browser's time, in ms
     current: null,
+    said: [],              // the messages shown, newest last (for a tester reading the page's state)
   };
 
   // ---- DOM --------------------------------------------------------------------------------
@@ -101,6 +102,8 @@ const SBX = (() => {
 
   // ---- messages ---------------------------------------------------------------------------
   function toast(text, bad) {
+    state.said.push((bad ? "error: " : "") + text);
+    if (state.said.length > 50) state.said.shift();
     const t = h("div.toast" + (bad ? ".bad" : ""), { role: bad ? "alert" : null }, text);
     $("toasts").append(t);
     setTimeout(() => t.remove(), bad ? 7000 : 2500);
