@@ -115,7 +115,7 @@ impl Gateway {
     }
 
     /// Registers each flow's state as app data.
-    pub fn register_into(&self, sink: &mut impl crate::state::Sink) {
+    pub fn register_into(&self, sink: &mut impl crate::shared::Sink) {
         sink.put(self.sessions.clone());
         sink.put(self.bridges.clone());
         sink.put(self.shares.clone());
