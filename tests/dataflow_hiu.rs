@@ -529,3 +529,24 @@ async fn a_corrupted_entry_must_be_reported_errored() {
     assert_eq!(h.send(NOTIFY, None, notify(honest)).await.status, 202);
     assert_eq!(h.outcome(&txn).await["hiuReport"]["matches"], true);
 }
+
+#[tokio::test]
+async fn an_hiu_finds_a_patient_before_asking_for_consent() {
+    let h = hiu(false).await;
+    let find = |patient: &str| json!({"query": {"patient": {"id": patient}, "requester": {"type": "HIU", "id": HIU}}});
+    assert_eq!(h.send(("/gateway/v0.5/patients/find", ""), None, find(ASHA)).await.status, 202);
+    let found = h.inbox.wait_for("/v0.5/patients/on-find", WAIT).await;
+    assert_eq!(found.body["patient"], json!({"id": ASHA, "name": "Asha Verma"}));
+    assert_eq!(found.body["error"], Value::Null);
+    assert_eq!(h.send(("/gateway/v0.5/patients/find", ""), None, find("nobody@sbx")).await.status, 202);
+    let missing = h.inbox.wait_for_count("/v0.5/patients/on-find", 2, WAIT).await;
+    assert_eq!(missing[1].body["patient"], Value::Null);
+    assert_eq!(missing[1].body["error"]["code"], 1414, "{}", missing[1].body);
+    let mut not_hiu = find(ASHA);
+    not_hiu["query"]["requester"]["type"] = json!("HIP");
+    h.send(("/gateway/v0.5/patients/find", ""), None, not_hiu).await.refused(
+        400,
+        "query.requester.type",
+        "requester-type",
+    );
+}

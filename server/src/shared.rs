@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use actix_web::web::Data;
+use actix_web::web::{self, Data};
 
 use crate::accounts::Accounts;
 use crate::callbacks::{Dispatcher, Faults, Signer};
@@ -16,6 +16,27 @@ use crate::fixtures::{Credentials, Fixtures};
 use crate::journal::Journal;
 use crate::otp::Outbox;
 use crate::records::{Attached, Record};
+
+/// Where a sandbox's pieces go: the app's data, or a workspace's data container.
+pub trait Sink {
+    /// Adds one piece.
+    fn put<T: 'static>(&mut self, data: T);
+}
+
+impl Sink for web::ServiceConfig {
+    fn put<T: 'static>(&mut self, data: T) {
+        self.app_data(data);
+    }
+}
+
+impl Sink for actix_web::dev::Extensions {
+    fn put<T: 'static>(&mut self, data: T) {
+        self.insert(data);
+    }
+}
+
+/// The name of the bare paths' workspace.
+pub const DEFAULT_WORKSPACE: &str = "default";
 
 /// The parts of one sandbox that every family uses.
 pub struct Shared {

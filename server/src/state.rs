@@ -13,25 +13,7 @@ use crate::fixtures::{Credentials, Fixtures};
 use crate::gateway::{hiu_consent, sessions, Gateway};
 use crate::hpr::txn::HprState;
 use crate::phr::PhrState;
-use crate::shared::Shared;
-
-/// Where a sandbox's pieces go: the app's data, or a workspace's data container.
-pub trait Sink {
-    /// Adds one piece.
-    fn put<T: 'static>(&mut self, data: T);
-}
-
-impl Sink for web::ServiceConfig {
-    fn put<T: 'static>(&mut self, data: T) {
-        self.app_data(data);
-    }
-}
-
-impl Sink for actix_web::dev::Extensions {
-    fn put<T: 'static>(&mut self, data: T) {
-        self.insert(data);
-    }
-}
+use crate::shared::{Shared, Sink};
 
 /// Every piece of one sandbox's state.
 #[derive(Clone)]
@@ -53,7 +35,7 @@ pub struct AppState {
 impl AppState {
     /// A fresh sandbox with these fixtures and a journal (and outbox) of this many entries.
     pub fn new(fixtures: Fixtures, journal_capacity: usize, credentials: Credentials) -> Self {
-        let default = (crate::workspaces::DEFAULT, credentials);
+        let default = (crate::shared::DEFAULT_WORKSPACE, credentials);
         AppState::shared_fixtures(Arc::new(fixtures), journal_capacity, default)
     }
 

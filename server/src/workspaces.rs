@@ -31,7 +31,7 @@ use crate::fixtures::Fixtures;
 use crate::state::AppState;
 
 /// The name of the bare paths' workspace.
-pub const DEFAULT: &str = "default";
+pub use crate::shared::DEFAULT_WORKSPACE as DEFAULT;
 
 fn real_now() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -11,6 +11,7 @@
 //! | [`discovery`] | user-initiated discovery and linking, the sandbox playing the patient's app |
 //! | [`consent`] | consent notify to the HIP (GRANTED, REVOKED, EXPIRED) and its on-notify |
 //! | [`dataflow`] | the HI request to the HIP, its Fidelius-encrypted push, the transfer notify |
+//! | [`patient_find`] | an HIU checks that an ABHA address is a patient's (v0.5 `patients/find`) |
 //! | [`hiu_consent`] | an HIU's consent requests, the scripted patient's decision, artefacts, fetch |
 //! | [`hiu_dataflow`] | an HIU's HI request, the sandbox's pushes as the HIP, the HIU's transfer notify |
 //!
@@ -28,6 +29,7 @@ pub mod envelope;
 pub mod hiu_consent;
 pub mod hiu_dataflow;
 pub mod linking;
+pub mod patient_find;
 pub mod sessions;
 pub mod share;
 pub mod user_auth;
@@ -115,7 +117,7 @@ impl Gateway {
     }
 
     /// Registers each flow's state as app data.
-    pub fn register_into(&self, sink: &mut impl crate::state::Sink) {
+    pub fn register_into(&self, sink: &mut impl crate::shared::Sink) {
         sink.put(self.sessions.clone());
         sink.put(self.bridges.clone());
         sink.put(self.shares.clone());
@@ -167,6 +169,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/v0.5/consents/hip/on-notify", web::post().to(consent::on_notify))
             .route("/v0.5/health-information/hip/on-request", web::post().to(dataflow::on_request))
             .route("/v0.5/health-information/notify", web::post().to(hiu_dataflow::notify))
+            .route("/v0.5/patients/find", web::post().to(patient_find::find))
             .route("/v0.5/consent-requests/init", web::post().to(hiu_consent::init))
             .route("/v0.5/consent-requests/status", web::post().to(hiu_consent::status))
             .route("/v0.5/consents/hiu/on-notify", web::post().to(hiu_consent::on_notify))

@@ -95,7 +95,7 @@ fn verify_session(token: &str) -> ApiResult<(i64, String, String)> {
     if claims["typ"] != "Bearer" || claims["aud"] != "account" {
         return Err(ApiError::unauthorized("Authorization", "session-token", "not a session access token"));
     }
-    let workspace = claims["workspace"].as_str().unwrap_or(crate::workspaces::DEFAULT).to_string();
+    let workspace = claims["workspace"].as_str().unwrap_or(crate::shared::DEFAULT_WORKSPACE).to_string();
     Ok((
         claims["exp"].as_i64().unwrap_or(0),
         claims["clientId"].as_str().unwrap_or_default().to_string(),
@@ -195,7 +195,7 @@ fn session(sh: &Shared, body: &JsonBody) -> ApiResult<Value> {
         "aud": ISSUER, "typ": "Refresh", "azp": client_id});
     let mut claims = session_claims(client_id, now);
     // A workspace's tokens name it, and are refused in every other workspace.
-    if sh.workspace != crate::workspaces::DEFAULT {
+    if sh.workspace != crate::shared::DEFAULT_WORKSPACE {
         claims["workspace"] = json!(sh.workspace);
     }
     Ok(json!({
