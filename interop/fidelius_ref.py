@@ -54,6 +54,17 @@ class Checks:
             self.passed += 1
             print(f"  ok   {name}", flush=True)
 
+    def summary(self, title: str) -> int:
+        """Prints the verdict of the whole run under `title`; the exit status (0 or 1)."""
+        if self.failures:
+            total = self.passed + len(self.failures)
+            print(f"{title}: {len(self.failures)} of {total} checks FAILED:")
+            for failure in self.failures:
+                print(f"  {failure}")
+            return 1
+        print(f"{title}: {self.passed} checks passed")
+        return 0
+
 
 def expect(cond: bool, message: str) -> None:
     """Raises Failed with `message` unless `cond` holds."""

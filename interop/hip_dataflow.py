@@ -528,14 +528,7 @@ def main() -> int:
             print(f"{PROG}: last lines of the sandbox's log:\n{sandbox.tail()}")
         sandbox.stop()
     print(f"{PROG}: done in {time.monotonic() - started:.0f} s")
-    if checks.failures:
-        total = checks.passed + len(checks.failures)
-        print(f"hip data-flow interop: {len(checks.failures)} of {total} checks FAILED:")
-        for failure in checks.failures:
-            print(f"  {failure}")
-        return 1
-    print(f"hip data-flow interop: {checks.passed} checks passed")
-    return 0
+    return checks.summary("hip data-flow interop")
 
 
 if __name__ == "__main__":

@@ -68,30 +68,8 @@ async fn setup(v3: bool) -> Setup {
 
 impl Setup {
     /// A HIP → gateway message in this setup's version, answering `to` when given.
-    async fn send(&self, paths: (&str, &str), to: Option<&Recorded>, mut body: Value) -> Reply {
-        let auth = format!("Bearer {}", self.token);
-        if self.v3 {
-            if let Some(r) = to {
-                body["response"] = json!({"requestId": r.request_id});
-            }
-            let (id, ts) = (rid(), chrono_now());
-            let headers = [
-                ("Authorization", auth.as_str()),
-                ("REQUEST-ID", id.as_str()),
-                ("TIMESTAMP", ts.as_str()),
-                ("X-CM-ID", "sbx"),
-            ];
-            self.sb.send(Method::POST, paths.1, Some(&body), &headers).await
-        } else {
-            body["requestId"] = json!(rid());
-            body["timestamp"] = json!(chrono_now());
-            if let Some(r) = to {
-                body["resp"] = json!({"requestId": r.body["requestId"]});
-            }
-            self.sb
-                .send(Method::POST, paths.0, Some(&body), &[("Authorization", &auth), ("X-CM-ID", "sbx")])
-                .await
-        }
+    async fn send(&self, paths: (&str, &str), to: Option<&Recorded>, body: Value) -> Reply {
+        self.sb.enveloped((self.v3, &self.token), paths, to, body, &[]).await
     }
 
     fn path(&self, v05: &'static str, v3: &'static str) -> &'static str {

@@ -72,22 +72,8 @@ impl Hiu {
     }
 
     /// An HIU → gateway message in this HIU's version, answering `to` when given.
-    async fn send(&self, paths: (&str, &str), to: Option<&Recorded>, mut body: Value) -> Reply {
-        if self.v3 {
-            if let Some(r) = to {
-                body["response"] = json!({"requestId": r.request_id});
-            }
-            return self.send_to(Method::POST, paths.1, body).await;
-        }
-        body["requestId"] = json!(rid());
-        body["timestamp"] = json!(chrono_now());
-        if let Some(r) = to {
-            body["resp"] = json!({"requestId": r.body["requestId"]});
-        }
-        let auth = format!("Bearer {}", self.token);
-        self.sb
-            .send(Method::POST, paths.0, Some(&body), &[("Authorization", &auth), ("X-CM-ID", "sbx")])
-            .await
+    async fn send(&self, paths: (&str, &str), to: Option<&Recorded>, body: Value) -> Reply {
+        self.sb.enveloped((self.v3, &self.token), paths, to, body, &[("X-HIU-ID", HIU)]).await
     }
 
     fn path(&self, v05: &'static str, v3: &'static str) -> &'static str {
@@ -263,7 +249,6 @@ async fn whole_flow(v3: bool, x509: bool) {
         }
     }
     assert_eq!(statuses.len(), 3);
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let notify = json!({"notification": {"consentId": consent, "transactionId": txn, "doneAt": chrono_now(),
         "notifier": {"type": "HIU", "id": HIU},
         "statusNotification": {"sessionStatus": "TRANSFERRED", "hipId": "IN0910000002", "statusResponses": statuses}}});
@@ -510,7 +495,6 @@ async fn a_corrupted_entry_must_be_reported_errored() {
         statuses.push((e["careContextReference"].as_str().unwrap().to_string(), ok));
     }
     assert_eq!(statuses.iter().filter(|(_, ok)| !ok).count(), 1, "exactly one entry is corrupted");
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let notify = |report: Vec<Value>| {
         json!({"notification": {"consentId": consent, "transactionId": txn, "doneAt": chrono_now(),
             "notifier": {"type": "HIU", "id": HIU},

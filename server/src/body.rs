@@ -220,6 +220,12 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// An ISO-8601 date-time (UTC, or with an offset) in milliseconds, or a refusal naming `field`.
+pub fn date_time(field: &str, text: &str) -> ApiResult<crate::clock::Millis> {
+    crate::clock::parse_utc(text)
+        .ok_or_else(|| ApiError::bad(field, "date-time", format!("{text:?} is not an ISO-8601 date-time")))
+}
+
 /// A request header's trimmed, non-empty value.
 pub fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())

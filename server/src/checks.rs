@@ -173,6 +173,9 @@ pub const HI_TYPES: [&str; 9] = [
     "Invoice",
     "SnomedCodes",
 ];
+/// The HI types of health records (the first seven of [`HI_TYPES`]): what a patient's care
+/// contexts hold, and what the Carestack SDK's `HealthInformationTypes` lists.
+pub const RECORD_HI_TYPES: &[&str] = HI_TYPES.split_at(7).0;
 /// Purposes: code and text.
 pub const PURPOSES: [(&str, &str); 6] = [
     ("CAREMGT", "Care Management"),

@@ -290,7 +290,7 @@ fn app(
     >,
 > {
     App::new()
-        .configure(|cfg| state.register(cfg))
+        .configure(|cfg| state.register_into(cfg))
         .app_data(workspaces)
         .app_data(web::PayloadConfig::new(body::MAX_BODY))
         .app_data(web::QueryConfig::default().error_handler(body::query_error))

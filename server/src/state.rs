@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use actix_web::web::{self, Data};
+use actix_web::web::Data;
 
 use crate::abha::enrol::AbhaState;
 use crate::callbacks::Queued;
@@ -57,12 +57,8 @@ impl AppState {
         }
     }
 
-    /// Registers every piece as app data (the server's own: the workspace `default`).
-    pub fn register(&self, cfg: &mut web::ServiceConfig) {
-        self.register_into(cfg);
-    }
-
-    /// Puts every piece where handlers find it: the app's data, or a workspace's container.
+    /// Puts every piece where handlers find it: the app's data (the server's own state, the
+    /// workspace `default`), or a workspace's data container.
     pub fn register_into(&self, sink: &mut impl Sink) {
         sink.put(Data::new(self.clone()));
         sink.put(self.shared.clone());

@@ -143,6 +143,36 @@ impl TestSandbox {
         read(req).await
     }
 
+    /// A client → gateway message with the session `token` and `X-CM-ID: sbx`, in the v0.5
+    /// envelope (`requestId`, `timestamp` and, answering `to`, `resp` in the body; to `paths.0`)
+    /// or the v3 one (`REQUEST-ID`, `TIMESTAMP`, the `v3_extra` headers and `response`; to
+    /// `paths.1`).
+    pub async fn enveloped(
+        &self,
+        (v3, token): (bool, &str),
+        paths: (&str, &str),
+        to: Option<&hip::Recorded>,
+        mut body: Value,
+        v3_extra: &[(&str, &str)],
+    ) -> Reply {
+        let (auth, id, ts) = (format!("Bearer {token}"), uuid::Uuid::new_v4().to_string(), chrono_now());
+        let mut headers = vec![("Authorization", auth.as_str()), ("X-CM-ID", "sbx")];
+        if v3 {
+            if let Some(r) = to {
+                body["response"] = json!({"requestId": r.request_id});
+            }
+            headers.extend([("REQUEST-ID", id.as_str()), ("TIMESTAMP", ts.as_str())]);
+            headers.extend_from_slice(v3_extra);
+            return self.send(reqwest::Method::POST, paths.1, Some(&body), &headers).await;
+        }
+        body["requestId"] = json!(id);
+        body["timestamp"] = json!(ts);
+        if let Some(r) = to {
+            body["resp"] = json!({"requestId": r.body["requestId"]});
+        }
+        self.send(reqwest::Method::POST, paths.0, Some(&body), &headers).await
+    }
+
     /// `GET path`.
     pub async fn get(&self, path: &str) -> Reply {
         self.send(reqwest::Method::GET, path, None, &[]).await

@@ -12,7 +12,7 @@ use actix_web::{web, HttpRequest, HttpResponse, Scope};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::common::{self, facility, not_found, param, Query, PAGE_SIZE};
+use super::common::{self, facility, not_found, Query};
 use super::{patient, practitioner, CarestackState};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
@@ -74,11 +74,7 @@ async fn create(cs: web::Data<CarestackState>, req: HttpRequest, body: JsonBody)
 
 /// `GET /get/Appointment[?nextPage=]` → a page of appointments.
 async fn list(cs: web::Data<CarestackState>, q: Query) -> ApiResult<HttpResponse> {
-    let all = cs.appointments.all();
-    let total = all.len();
-    let (items, next) = common::page(all, param(&q, "nextPage"), PAGE_SIZE)?;
-    Ok(HttpResponse::Ok().json(json!({"type": "success", "message": "Appointments Fetched",
-        "requestResource": items, "totalNumberOfRecords": total, "nextPageLink": next})))
+    common::listed(&cs.appointments, &q, "Appointments Fetched")
 }
 
 /// `GET /get/Appointment/{reference}` → `"Appointment Found !!!"` with the appointment, or 200

@@ -3,12 +3,13 @@
 //! the SDK's DTOs, each refusal naming the field.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use chrono::NaiveDate;
+use serde_json::json;
 
 use crate::body::header;
-use crate::clock::{parse_utc, Millis};
+use crate::clock::Millis;
 use crate::error::{ApiError, ApiResult};
 
 /// The states and union territories the SDK's `StatesAndUnionTerritories` lists, as it spells
@@ -54,15 +55,7 @@ pub const SDK_STATES: [&str; 37] = [
 ];
 
 /// The HI types of the SDK's `HealthInformationTypes`.
-pub const HI_TYPES: [&str; 7] = [
-    "OPConsultation",
-    "Prescription",
-    "DischargeSummary",
-    "DiagnosticReport",
-    "ImmunizationRecord",
-    "HealthDocumentRecord",
-    "WellnessRecord",
-];
+pub use crate::checks::RECORD_HI_TYPES as HI_TYPES;
 
 /// Items per page of a list, unless the request says (`_count`).
 pub const PAGE_SIZE: usize = 10;
@@ -107,6 +100,16 @@ pub fn page<T>(items: Vec<T>, token: Option<&str>, size: usize) -> ApiResult<(Ve
     let after = offset.saturating_add(size);
     let next = (after < total).then(|| b64.encode(after.to_string()));
     Ok((page, next))
+}
+
+/// `GET /get/{Resource}[?nextPage=]`: a page of `resources`, oldest first, as the SDK reads a list
+/// (`message`, `requestResource`, `totalNumberOfRecords`, `nextPageLink`).
+pub fn listed(resources: &super::resources::Resources, q: &Query, message: &str) -> ApiResult<HttpResponse> {
+    let all = resources.all();
+    let total = all.len();
+    let (items, next) = page(all, param(q, "nextPage"), PAGE_SIZE)?;
+    Ok(HttpResponse::Ok().json(json!({"type": "success", "message": message,
+        "requestResource": items, "totalNumberOfRecords": total, "nextPageLink": next})))
 }
 
 /// A 404 naming the field.
@@ -173,10 +176,7 @@ pub fn date(field: &str, value: &str, past: Option<Millis>) -> ApiResult<NaiveDa
 }
 
 /// An ISO-8601 date-time, in milliseconds.
-pub fn datetime(field: &str, value: &str) -> ApiResult<Millis> {
-    parse_utc(value)
-        .ok_or_else(|| ApiError::bad(field, "date-time", format!("{value:?} is not an ISO-8601 date-time")))
-}
+pub use crate::body::date_time as datetime;
 
 /// An ABHA address: `name@sbx` (or `@abdm`), the name 4 to 32 letters, digits, dots and
 /// underscores.

@@ -119,7 +119,7 @@ async fn add(
         return Err(ApiError::bad("healthInformationTypes", "required", "name at least one"));
     }
     for (i, t) in hi_types.iter().enumerate() {
-        common::one_of(&format!("healthInformationTypes[{i}]"), t, &HI_TYPES, false)?;
+        common::one_of(&format!("healthInformationTypes[{i}]"), t, HI_TYPES, false)?;
     }
     let hiu = facility(&req);
     let plays_hiu = sh.fixtures.facilities.iter().any(|f| f.hip_id == hiu && f.is("HIU"))
@@ -264,7 +264,7 @@ async fn bundles(
         return Err(ApiError::bad("healthInformationTypes[]", "required", "name at least one HI type"));
     }
     for t in &types {
-        common::one_of("healthInformationTypes[]", t, &HI_TYPES, false)?;
+        common::one_of("healthInformationTypes[]", t, HI_TYPES, false)?;
     }
     let me = facility(&req);
     let now = sh.clock.now();

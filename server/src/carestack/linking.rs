@@ -135,7 +135,7 @@ async fn create(
     req: HttpRequest,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    let hi_type = common::one_of("hiType", body.str("hiType")?, &HI_TYPES, false)?;
+    let hi_type = common::one_of("hiType", body.str("hiType")?, HI_TYPES, false)?;
     appointment_date(body.str("appointmentDate")?)?;
     let resend = match body.0.get("resendOtp") {
         None | Some(Value::Null) => false,
@@ -341,8 +341,7 @@ async fn update(
         let at = format!("healthRecords[{i}]");
         let Value::Object(map) = item else { return Err(ApiError::bad(&at, "type", "must be an object")) };
         let o = Obj::at(map, at.clone());
-        let hi_type =
-            common::one_of(&o.name("informationType"), o.str("informationType")?, &HI_TYPES, false)?;
+        let hi_type = common::one_of(&o.name("informationType"), o.str("informationType")?, HI_TYPES, false)?;
         let bundle = if o.bool("rawFhir")? {
             fhir_document(&o.name("fhirDocument"), map.get("fhirDocument"))?
         } else {

@@ -159,11 +159,7 @@ async fn create(
 
 /// `GET /get/Patient[?nextPage=]` → a page of patients, oldest first.
 async fn list(cs: web::Data<CarestackState>, q: Query) -> ApiResult<HttpResponse> {
-    let all = cs.patients.all();
-    let total = all.len();
-    let (items, next) = common::page(all, param(&q, "nextPage"), PAGE_SIZE)?;
-    Ok(HttpResponse::Ok().json(json!({"type": "success", "message": "Patients Fetched",
-        "requestResource": items, "totalNumberOfRecords": total, "nextPageLink": next})))
+    common::listed(&cs.patients, &q, "Patients Fetched")
 }
 
 /// The patient with this id, or 404 naming the id.

@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse, Scope};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::common::{self, facility, not_found, param, Query, PAGE_SIZE};
+use super::common::{self, facility, not_found, param, Query};
 use super::patient::{count, filters, person_fields, same, starts, GENDERS};
 use super::CarestackState;
 use crate::body::JsonBody;
@@ -104,11 +104,7 @@ async fn create(
 
 /// `GET /get/Practitioner[?nextPage=]` → a page of practitioners.
 async fn list(cs: web::Data<CarestackState>, q: Query) -> ApiResult<HttpResponse> {
-    let all = cs.practitioners.all();
-    let total = all.len();
-    let (items, next) = common::page(all, param(&q, "nextPage"), PAGE_SIZE)?;
-    Ok(HttpResponse::Ok().json(json!({"type": "success", "message": "Practitioners Fetched",
-        "requestResource": items, "totalNumberOfRecords": total, "nextPageLink": next})))
+    common::listed(&cs.practitioners, &q, "Practitioners Fetched")
 }
 
 /// The practitioner with this id, or 404 naming the field.

@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse, Scope};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::body::{parse_uuid, JsonBody};
+use crate::body::{date_time as millis, parse_uuid, JsonBody};
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::envelope::Version;
 use crate::gateway::{consent, dataflow, discovery, hiu_consent};
@@ -143,12 +143,6 @@ async fn care_contexts(st: web::Data<AppState>, body: JsonBody) -> ApiResult<Htt
         )
     })?;
     Ok(HttpResponse::Ok().json(json!({"abhaAddress": address, "hipId": hip, "linked": contexts.len()})))
-}
-
-/// An ISO-8601 date-time of a request body, in milliseconds.
-fn millis(field: &str, text: &str) -> ApiResult<i64> {
-    crate::clock::parse_utc(text)
-        .ok_or_else(|| ApiError::bad(field, "date-time", format!("{text:?} is not an ISO-8601 date-time")))
 }
 
 /// `dateRange {from, to}` of a body, when given.

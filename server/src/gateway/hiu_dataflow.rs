@@ -237,15 +237,16 @@ pub async fn request(
     );
     // The pushes follow the on-request's delivery, as a HIP answers the request the consent
     // manager passes on once the HIU has been told; with no bridge to tell, they go at once.
-    let dispatcher = sh.callbacks.clone();
-    let after = chain.clone();
+    let pending = Arc::new(std::sync::Mutex::new(chain));
+    let take = |p: &std::sync::Mutex<Option<Callback>>| p.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let (dispatcher, after) = (sh.callbacks.clone(), pending.clone());
     let told = Arc::new(move |_: Delivery| {
-        if let Some(first) = after.clone() {
+        if let Some(first) = take(&after) {
             dispatcher.send(first);
         }
     });
     if bridges::send_told(&sh, &bridges, (Receiver::Hiu, &hiu_id), cb, Some(told)).is_none() {
-        if let Some(first) = chain {
+        if let Some(first) = take(&pending) {
             sh.callbacks.send(first);
         }
     }

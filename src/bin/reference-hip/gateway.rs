@@ -13,54 +13,10 @@
 use std::sync::Mutex;
 
 use actix_web::HttpRequest;
-use clap::ValueEnum;
 use serde_json::{json, Value};
 
-/// The HIE-CM version the HIP speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Version {
-    /// `/gateway/v0.5/...`, the envelope in the body.
-    #[value(name = "v0.5")]
-    V05,
-    /// `/api/hiecm/...`, the envelope in headers.
-    #[value(name = "v3")]
-    V3,
-}
-
-/// A message the gateway sent the HIP.
-#[derive(Debug, Clone)]
-pub struct Inbound {
-    /// Its request id: the `REQUEST-ID` header (v3) or the body's `requestId` (v0.5).
-    pub request_id: String,
-    /// Its JSON body.
-    pub body: Value,
-}
-
-impl Inbound {
-    /// Reads a received message in `version`'s envelope.
-    pub fn read(req: &HttpRequest, body: Value, version: Version) -> Inbound {
-        let request_id = match version {
-            Version::V05 => body["requestId"].as_str().unwrap_or_default().to_string(),
-            Version::V3 => header(req, "REQUEST-ID").unwrap_or_default().to_string(),
-        };
-        Inbound { request_id, body }
-    }
-}
-
-/// A header's value as text.
-pub fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-/// Now, as both envelopes write it (ISO-8601 UTC with milliseconds).
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// A fresh request id.
-pub fn request_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
+pub use crate::envelope::{header, now, request_id, Inbound, Version};
+use crate::envelope::{message, session};
 
 /// The gateway as the HIP talks to it.
 pub struct Gateway {
@@ -100,28 +56,9 @@ impl Gateway {
         }
     }
 
-    /// A fresh session token (sessions do not survive a sandbox reset, so none is kept).
+    /// A fresh session token.
     async fn session(&self) -> Result<String, String> {
-        let (id, secret) = &self.credentials;
-        let body = json!({"clientId": id, "clientSecret": secret, "grantType": "client_credentials"});
-        let req = match self.version {
-            Version::V05 => self.http.post(format!("{}/gateway/v0.5/sessions", self.base)),
-            Version::V3 => self
-                .http
-                .post(format!("{}/api/hiecm/gateway/v3/sessions", self.base))
-                .header("REQUEST-ID", request_id())
-                .header("TIMESTAMP", now())
-                .header("X-CM-ID", "sbx"),
-        };
-        let res: Value = req
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        res["accessToken"].as_str().map(str::to_string).ok_or_else(|| format!("no session: {res}"))
+        session(&self.http, &self.base, &self.credentials, self.version).await
     }
 
     /// Verifies a gateway call's `Authorization: Bearer <JWT>` against the gateway's JWKS (RS256,
@@ -166,20 +103,14 @@ impl Gateway {
     /// awaited beyond its status: what it thinks arrives as a callback, or in its journal.
     pub async fn send(&self, path: &str, id: &str, mut body: Value, extra: &[(&str, &str)]) {
         let Ok(token) = self.session().await else { return };
-        let mut req = match self.version {
-            Version::V05 => {
-                body["requestId"] = json!(id);
-                body["timestamp"] = json!(now());
-                self.http.post(format!("{}/gateway{path}", self.base))
-            }
-            Version::V3 => self
-                .http
-                .post(format!("{}/api/hiecm{path}", self.base))
-                .header("REQUEST-ID", id)
-                .header("TIMESTAMP", now())
-                .header("X-HIP-ID", &self.hip_id),
-        };
-        req = req.bearer_auth(token).header("X-CM-ID", "sbx");
+        let mut req = message(
+            &self.http,
+            &self.base,
+            self.version,
+            (path, id, &token),
+            &mut body,
+            ("X-HIP-ID", &self.hip_id),
+        );
         for (k, v) in extra {
             req = req.header(*k, *v);
         }

@@ -31,6 +31,10 @@ mod bundles;
 mod dataflow;
 mod desk;
 mod discovery;
+// Shared by both reference binaries; each uses part of it.
+#[allow(dead_code)]
+#[path = "../common/envelope.rs"]
+mod envelope;
 mod gateway;
 mod records;
 mod sealing;

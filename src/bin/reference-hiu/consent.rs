@@ -20,26 +20,9 @@ use serde_json::{json, Value};
 use crate::gateway::{now, request_id, timestamp, Answer, Inbound, Version};
 use crate::{Fault, Hiu, KeyFormat};
 
-/// The HI types asked for when the desk names none.
-pub const DEFAULT_HI_TYPES: [&str; 7] = [
-    "OPConsultation",
-    "Prescription",
-    "DischargeSummary",
-    "DiagnosticReport",
-    "ImmunizationRecord",
-    "HealthDocumentRecord",
-    "WellnessRecord",
-];
-
-/// Purpose codes and the text the consent manager expects with each.
-const PURPOSES: [(&str, &str); 6] = [
-    ("CAREMGT", "Care Management"),
-    ("BTG", "Break the Glass"),
-    ("PUBHLTH", "Public Health"),
-    ("HPAYMT", "Healthcare Payment"),
-    ("DSRCH", "Disease Specific Healthcare Research"),
-    ("PATRQT", "Self Requested"),
-];
+use abdm_server::checks::PURPOSES;
+/// The HI types asked for when the desk names none: every health-record type.
+pub use abdm_server::checks::RECORD_HI_TYPES as DEFAULT_HI_TYPES;
 
 /// What the desk asks for (`POST /desk/consent`).
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -110,7 +93,8 @@ pub struct Artefact {
 impl Hiu {
     /// The desk asks for consent: init, and the gateway's answer to it.
     pub async fn ask(&self, ask: Ask) -> (ConsentRequest, Answer) {
-        let hi_types = ask.hi_types.clone().unwrap_or_else(|| DEFAULT_HI_TYPES.map(String::from).to_vec());
+        let hi_types =
+            ask.hi_types.clone().unwrap_or_else(|| DEFAULT_HI_TYPES.iter().map(|t| t.to_string()).collect());
         let today = chrono::Utc::now();
         let range = ask
             .date_range

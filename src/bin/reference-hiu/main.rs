@@ -24,6 +24,10 @@
 //! as `check --hiu-start` gives them).
 
 mod consent;
+// Shared by both reference binaries; each uses part of it.
+#[allow(dead_code)]
+#[path = "../common/envelope.rs"]
+mod envelope;
 mod gateway;
 mod transfer;
 
