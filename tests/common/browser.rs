@@ -77,31 +77,43 @@ impl Browser {
             return None;
         };
         let turn = ONE_AT_A_TIME.lock().await;
-        let port = free_port();
-        let mut child = Command::new(&driver)
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{} does not start: {e}", driver.display()));
         let http = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        loop {
-            let ready = http.get(format!("{base}/status")).send().await.ok();
-            if let Some(r) = ready {
-                let status: Value = r.json().await.unwrap_or(Value::Null);
-                if status["value"]["ready"] == json!(true) {
-                    break;
+        // The port is free when picked but may be taken before chromedriver binds it (the other
+        // tests start servers on port 0 meanwhile): a driver that exits is started again.
+        let mut attempt = 0;
+        let (mut child, port, base) = loop {
+            attempt += 1;
+            let port = free_port();
+            let mut child = Command::new(&driver)
+                .arg(format!("--port={port}"))
+                .arg("--allowed-ips=127.0.0.1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{} does not start: {e}", driver.display()));
+            let base = format!("http://127.0.0.1:{port}");
+            let started = Instant::now();
+            let ready = loop {
+                let answer = http.get(format!("{base}/status")).send().await.ok();
+                if let Some(r) = answer {
+                    let status: Value = r.json().await.unwrap_or(Value::Null);
+                    if status["value"]["ready"] == json!(true) {
+                        break true;
+                    }
                 }
+                if child.try_wait().ok().flatten().is_some() || started.elapsed() > Duration::from_secs(20) {
+                    break false;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            if ready {
+                break (child, port, base);
             }
-            if started.elapsed() > Duration::from_secs(20) {
-                let _ = child.kill();
-                panic!("chromedriver did not get ready on port {port} within 20 s");
+            let _ = child.kill();
+            if attempt == 3 {
+                panic!("chromedriver did not get ready on port {port} within 20 s (3 attempts)");
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        };
         let profile = tempfile::tempdir().expect("a profile folder");
         let args = vec![
             "--headless=new".to_string(),
