@@ -51,6 +51,10 @@ enum Command {
         /// with any non-empty secret; `fixtures`: only the fixtures' credentials.
         #[arg(long, env = "ABDM_SANDBOX_CREDENTIALS", default_value = "open")]
         credentials: abdm_server::Credentials,
+        /// A SQLite file keeping ABHA numbers and addresses, HPR accounts, bridges and services,
+        /// links and consents of every workspace across restarts (created when missing).
+        #[arg(long, env = "ABDM_SANDBOX_STATE")]
+        state: Option<PathBuf>,
     },
     /// Run the documented test cases (scenarios) and report pass/fail per step.
     Check(Box<CheckArgs>),
@@ -194,6 +198,7 @@ async fn main() -> ExitCode {
             workspace_ttl,
             max_workspaces,
             credentials,
+            state,
         } => {
             let fixtures = match fixtures {
                 Some(path) => match Fixtures::load(&path) {
@@ -215,16 +220,21 @@ async fn main() -> ExitCode {
                 workspace_ttl_seconds: workspace_ttl,
                 max_workspaces,
                 credentials,
+                state: state.clone(),
                 runner: Some(runner),
             };
             let sandbox = match Sandbox::start(config).await {
                 Ok(s) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    eprintln!("abdm-sandbox: state: {e}");
+                    return ExitCode::from(2);
+                }
                 Err(e) => {
                     eprintln!("abdm-sandbox: cannot listen on {addr}: {e}");
                     return ExitCode::from(1);
                 }
             };
-            print_banner(&sandbox, credentials);
+            print_banner(&sandbox, credentials, state.as_deref());
             match sandbox.run_until_signal().await {
                 Ok(()) => {
                     println!("abdm-sandbox stopped");
@@ -302,7 +312,7 @@ impl abdm_server::ScenarioRunner for ConsoleRunner {
     }
 }
 
-fn print_banner(sandbox: &Sandbox, credentials: abdm_server::Credentials) {
+fn print_banner(sandbox: &Sandbox, credentials: abdm_server::Credentials, state: Option<&std::path::Path>) {
     let url = sandbox.url();
     let f = sandbox.fixtures();
     let mut out = format!("abdm-sandbox listening on {url}\n\nAPI families (a client switches by changing its base URL only):\n");
@@ -315,6 +325,16 @@ fn print_banner(sandbox: &Sandbox, credentials: abdm_server::Credentials) {
     };
     out +=
         &format!("Workspaces: {url}/w/NAME/... is a sandbox of its own (list: {url}/_sandbox/workspaces).\n");
+    out += &match state {
+        Some(path) => format!(
+            "State: kept in {} (accounts, addresses, bridges, links, consents survive a restart).\n",
+            path.display()
+        ),
+        None => {
+            "State: in memory only (--state FILE keeps accounts, addresses, bridges, links and consents).\n"
+                .to_string()
+        }
+    };
     out += "\nHealthcare professionals (HPR), Aadhaar / Aadhaar-linked mobile / OTP / HPR ID:\n";
     for p in &f.professionals {
         let other_mobile = if p.mobile == p.aadhaar_mobile {

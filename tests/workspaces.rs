@@ -194,13 +194,15 @@ async fn journal_ids(sb: &TestSandbox, ws: &str) -> std::collections::HashSet<St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_runner_suites_each_in_a_workspace_pass_without_cross_talk() {
-    const RUNS: usize = 6;
+    // Six whole suites at once in CI; `ISOLATION_RUNS=200` runs the team-scale check (minutes).
+    let runs: usize = std::env::var("ISOLATION_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(6);
     let sb = TestSandbox::start_with(abdm_server::Config { workers: 2, ..Default::default() }).await;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios");
     let scenarios = abdm_conformance::scenario::load_dir(dir.as_ref()).expect("the shipped scenarios load");
     let fixtures: abdm_server::Fixtures =
         serde_json::from_value(sb.get("/_sandbox/fixtures").await.body).unwrap();
-    let runs: Vec<_> = (0..RUNS)
+    let started = std::time::Instant::now();
+    let handles: Vec<_> = (0..runs)
         .map(|i| {
             let target =
                 abdm_conformance::sandbox_target(format!("{}/w/run-{i}", sb.url), &fixtures, "sandbox");
@@ -208,7 +210,7 @@ async fn concurrent_runner_suites_each_in_a_workspace_pass_without_cross_talk() 
             tokio::spawn(async move { abdm_conformance::run::run(&scenarios, &target).await })
         })
         .collect();
-    for (i, run) in runs.into_iter().enumerate() {
+    for (i, run) in handles.into_iter().enumerate() {
         let report = run.await.unwrap().unwrap();
         let failed: Vec<String> = report
             .scenarios
@@ -219,15 +221,17 @@ async fn concurrent_runner_suites_each_in_a_workspace_pass_without_cross_talk() 
             .collect();
         assert!(failed.is_empty(), "run-{i}: {failed:#?}");
     }
-    let mut seen: Vec<std::collections::HashSet<String>> = Vec::new();
-    for i in 0..RUNS {
+    eprintln!("{runs} suites of {} scenarios passed in {:.1?}", scenarios.len(), started.elapsed());
+    // Every identifier in any run's journal belongs to that run only.
+    let mut owner: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for i in 0..runs {
         let ids = journal_ids(&sb, &format!("run-{i}")).await;
         assert!(!ids.is_empty(), "run-{i} journalled nothing");
-        for (j, other) in seen.iter().enumerate() {
-            let shared: Vec<&String> = ids.intersection(other).collect();
-            assert!(shared.is_empty(), "run-{i}'s journal holds run-{j}'s identifiers: {shared:?}");
+        for id in ids {
+            if let Some(j) = owner.insert(id.clone(), i) {
+                panic!("run-{i}'s journal holds run-{j}'s identifier {id}");
+            }
         }
-        seen.push(ids);
     }
     assert!(journal_ids(&sb, "default").await.is_empty(), "the bare paths saw the runs");
 }
@@ -289,4 +293,59 @@ async fn open_credentials_take_a_clients_own_id_and_fixtures_credentials_do_not(
         abdm_server::Config { credentials: abdm_server::Credentials::Fixtures, ..Default::default() };
     let sb = TestSandbox::start_with(strict).await;
     sb.post("/gateway/v0.5/sessions", own).await.refused(401, "clientSecret", "client-credentials");
+}
+
+/// A v3 call in workspace `ws` (`""`: the bare paths) with the session `token` and `extra` headers.
+async fn v3_in(
+    sb: &TestSandbox,
+    ws: &str,
+    token: &str,
+    (method, path): (Method, &str),
+    body: Value,
+    extra: &[(&str, &str)],
+) -> Reply {
+    let prefix = if ws.is_empty() { String::new() } else { format!("/w/{ws}") };
+    let (auth, id, ts) = (format!("Bearer {token}"), uuid::Uuid::new_v4().to_string(), chrono_now());
+    let mut headers = vec![
+        ("Authorization", auth.as_str()),
+        ("REQUEST-ID", id.as_str()),
+        ("TIMESTAMP", ts.as_str()),
+        ("X-CM-ID", "sbx"),
+    ];
+    headers.extend_from_slice(extra);
+    sb.send(method, &format!("{prefix}/api/hiecm{path}"), Some(&body), &headers).await
+}
+
+#[tokio::test]
+async fn a_linking_token_from_one_workspace_is_refused_in_another() {
+    let sb = TestSandbox::start().await;
+    let (hip_a, hip_b) = (Hip::start().await, Hip::start().await);
+    let (a, b) = (session_in(&sb, "team-a").await, session_in(&sb, "team_b").await);
+    let hip = [("X-HIP-ID", "IN2910000001")];
+    for (ws, token, inbox) in [("team-a", &a, &hip_a), ("team_b", &b, &hip_b)] {
+        let r =
+            v3_in(&sb, ws, token, (Method::PATCH, "/gateway/v3/bridge/url"), json!({"url": inbox.url}), &[])
+                .await;
+        assert_eq!(r.status, 202, "{}", r.body);
+    }
+    let ask = json!({"abhaNumber": "91234567890129", "abhaAddress": "asha.verma@sbx", "name": "Asha Verma", "gender": "F", "yearOfBirth": 1990});
+    let r = v3_in(&sb, "team-a", &a, (Method::POST, "/v3/token/generate-token"), ask, &hip).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let cb = hip_a.wait_for("/api/v3/hip/token/on-generate-token", WAIT).await;
+    let link_token = cb.body["linkToken"].as_str().unwrap_or_else(|| panic!("{}", cb.body)).to_string();
+    let body = json!({"abhaNumber": "91234567890129", "abhaAddress": "asha.verma@sbx",
+        "patient": [{"referenceNumber": "MR-1", "display": "Asha Verma", "careContexts": [{"referenceNumber": "C1", "display": "Visit"}], "hiType": "OPConsultation", "count": 1}]});
+    let with_token = [("X-HIP-ID", "IN2910000001"), ("X-LINK-TOKEN", link_token.as_str())];
+    // Used in team_b, the token is not one of team_b's.
+    let r =
+        v3_in(&sb, "team_b", &b, (Method::POST, "/hip/v3/link/carecontext"), body.clone(), &with_token).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let refused = hip_b.wait_for("/api/v3/link/on_carecontext", WAIT).await;
+    let message = refused.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("issued in workspace \"team-a\""), "{}", refused.body);
+    // In team-a it links.
+    let r = v3_in(&sb, "team-a", &a, (Method::POST, "/hip/v3/link/carecontext"), body, &with_token).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let linked = hip_a.wait_for("/api/v3/link/on_carecontext", WAIT).await;
+    assert_eq!(linked.body["status"], "Successfully Linked care context", "{}", linked.body);
 }

@@ -3,14 +3,17 @@
 //! finds people by address. Addresses are unique across all accounts (case-insensitive).
 
 use dashmap::{DashMap, Entry};
+use serde::{Deserialize, Serialize};
 
 use crate::checks;
 use crate::fixtures::{Fixtures, Person};
+use crate::persist::{kind, Log};
 
 /// The sandbox's ABHA address domain.
 pub const DOMAIN: &str = "@sbx";
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AbhaAccount {
     /// Index of the person in the fixtures.
     pub person: usize,
@@ -34,6 +37,8 @@ pub struct Accounts {
     by_aadhaar: DashMap<String, String>,
     /// Lower-case full address → 14 digits.
     by_address: DashMap<String, String>,
+    /// Where created and changed accounts are kept (`serve --state`).
+    log: Log,
 }
 
 /// The 14 digits of an ABHA number given dashed or not; `None` when it is not 14 digits.
@@ -43,6 +48,34 @@ pub fn digits14(number: &str) -> Option<String> {
 }
 
 impl Accounts {
+    /// The fixtures' accounts, then those kept in `log` (created or changed since).
+    pub fn kept(fixtures: &Fixtures, log: Log) -> Self {
+        let accounts = Accounts { log, ..Accounts::default() };
+        accounts.reset(fixtures);
+        for (key, account) in accounts.log.load::<AbhaAccount>(kind::ABHA_ACCOUNT) {
+            let Some(person) = fixtures.people.get(account.person) else { continue };
+            if let Some(old) = accounts.by_number.get(&key) {
+                for a in &old.addresses {
+                    accounts.by_address.remove(&a.to_lowercase());
+                }
+            }
+            for a in &account.addresses {
+                accounts.by_address.insert(a.to_lowercase(), key.clone());
+            }
+            accounts.by_aadhaar.insert(person.aadhaar.clone(), key.clone());
+            accounts.by_number.insert(key, account);
+        }
+        accounts
+    }
+
+    /// Writes an account to the state file, after a change.
+    fn save(&self, key: &str) {
+        if let Some(account) = self.by_number.get(key) {
+            self.log.put(kind::ABHA_ACCOUNT, key, &*account);
+        }
+    }
+
+    /// Back to the fixtures' accounts (the state file is forgotten by the caller).
     pub fn reset(&self, fixtures: &Fixtures) {
         self.by_number.clear();
         self.by_aadhaar.clear();
@@ -115,6 +148,7 @@ impl Accounts {
         match self.by_aadhaar.entry(person.aadhaar.clone()) {
             Entry::Vacant(v) => {
                 v.insert(key.clone());
+                self.save(&key);
                 (self.by_number.get(&key).map(|a| a.clone()).expect("just inserted"), true)
             }
             Entry::Occupied(o) => {
@@ -143,6 +177,7 @@ impl Accounts {
                         account.preferred = Some(address.to_string());
                     }
                 }
+                self.save(&key);
                 true
             }
         }
@@ -154,6 +189,7 @@ impl Accounts {
             if let Some(mut account) = self.by_number.get_mut(&key) {
                 f(&mut account);
             }
+            self.save(&key);
         }
     }
 }

@@ -63,6 +63,7 @@ mod hpr;
 mod journal;
 mod masters;
 mod otp;
+mod persist;
 mod phr;
 mod records;
 mod shared;
@@ -130,6 +131,9 @@ pub struct Config {
     pub max_workspaces: usize,
     /// Whether clients' own credentials are taken (`open`) or only the fixtures' (`fixtures`).
     pub credentials: Credentials,
+    /// The SQLite file that keeps accounts, addresses, bridges, links and consents across
+    /// restarts (`serve --state`); nothing touches disk when `None`.
+    pub state: Option<std::path::PathBuf>,
     /// Runs conformance scenarios for the web console's runner panel (the `abdm-sandbox`
     /// binary gives one); without it the panel says how to run them by hand.
     pub runner: Option<Arc<dyn ScenarioRunner>>,
@@ -147,6 +151,7 @@ impl Default for Config {
             workspace_ttl_seconds: 3600,
             max_workspaces: 1000,
             credentials: Credentials::Open,
+            state: None,
             runner: None,
         }
     }
@@ -164,8 +169,16 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// Binds, starts serving in the background and returns once the socket accepts connections.
+    /// A state file that cannot be used is an error of kind `InvalidData` saying why.
     pub async fn start(config: Config) -> std::io::Result<Sandbox> {
-        let state = AppState::new(config.fixtures, config.journal_capacity, config.credentials);
+        let db = match &config.state {
+            Some(path) => Some(Arc::new(
+                persist::Db::open(path, &config.fixtures)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?,
+            )),
+            None => None,
+        };
+        let state = AppState::new(config.fixtures, config.journal_capacity, config.credentials, db);
         let all = Data::new(Workspaces::new(
             state.clone(),
             config.journal_capacity,

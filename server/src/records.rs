@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::checks::HI_TYPES;
+use crate::persist::{kind, Log};
 
 /// The compiled-in bundles, by file name.
 const SHIPPED: [(&str, &str); 9] = [
@@ -107,11 +109,41 @@ pub fn load<'a>(
 pub struct Attached {
     by_person: DashMap<usize, Vec<Record>>,
     bundles: DashMap<String, Arc<str>>,
+    /// Where they are kept (`serve --state`), and the order they were attached in.
+    log: Log,
+    next: AtomicU64,
+}
+
+/// An attached record as the state file keeps it.
+#[derive(Serialize, Deserialize)]
+struct Kept {
+    seq: u64,
+    person: usize,
+    record: Record,
+    bundle: String,
 }
 
 impl Attached {
+    /// The records kept in `log`, in the order they were attached.
+    pub fn kept(log: Log) -> Self {
+        let mut rows: Vec<Kept> = log.load::<Kept>(kind::RECORD).into_iter().map(|(_, k)| k).collect();
+        rows.sort_by_key(|k| k.seq);
+        let attached = Attached { log, ..Attached::default() };
+        for k in rows {
+            attached.next.store(k.seq + 1, Ordering::Relaxed);
+            attached.bundles.insert(k.record.bundle.clone(), Arc::from(k.bundle));
+            attached.by_person.entry(k.person).or_default().push(k.record);
+        }
+        attached
+    }
+
     /// Attaches a record and the text of its bundle.
     pub fn add(&self, person: usize, record: Record, bundle: &str) {
+        if self.log.is_on() {
+            let seq = self.next.fetch_add(1, Ordering::Relaxed);
+            let kept = Kept { seq, person, record: record.clone(), bundle: bundle.to_string() };
+            self.log.put(kind::RECORD, &record.bundle, &kept);
+        }
         self.bundles.insert(record.bundle.clone(), Arc::from(bundle));
         self.by_person.entry(person).or_default().push(record);
     }

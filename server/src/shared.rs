@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::fixtures::{Credentials, Fixtures};
 use crate::journal::Journal;
 use crate::otp::Outbox;
+use crate::persist::{Db, Log};
 use crate::records::{Attached, Record};
 
 /// Where a sandbox's pieces go: the app's data, or a workspace's data container.
@@ -60,20 +61,25 @@ pub struct Shared {
     pub workspace: String,
     /// Whether clients' own credentials are taken.
     pub credentials: Credentials,
+    /// This workspace's records in the state file (`serve --state`), or nothing kept.
+    pub log: Log,
 }
 
 impl Shared {
-    /// A fresh sandbox's shared parts; callbacks carry tokens from `signer`.
+    /// A fresh sandbox's shared parts, with what `db` kept for the workspace; callbacks carry
+    /// tokens from `signer`.
     pub fn new(
         fixtures: Arc<Fixtures>,
         journal_capacity: usize,
         signer: Signer,
         (workspace, credentials): (&str, Credentials),
+        db: Option<Arc<Db>>,
     ) -> Self {
         let clock = Clock::default();
         let journal = Data::new(Journal::new(journal_capacity, clock.clone()));
-        let accounts = Accounts::default();
-        accounts.reset(&fixtures);
+        let log = Log::new(db, workspace);
+        let accounts = Accounts::kept(&fixtures, log.clone());
+        let attached = Attached::kept(log.clone());
         let callbacks = Data::new(Dispatcher::new(journal.clone(), Data::new(Faults::default()), signer));
         Shared {
             clock,
@@ -82,10 +88,11 @@ impl Shared {
             outbox: Outbox::new(journal_capacity),
             accounts,
             callbacks,
-            attached: Attached::default(),
+            attached,
             public_url: std::sync::OnceLock::new(),
             workspace: workspace.to_string(),
             credentials,
+            log,
         }
     }
 
@@ -113,8 +120,9 @@ impl Shared {
     }
 
     /// Back to the state right after start-up: virtual time equal to real time, no journal,
-    /// outbox, created accounts, attached records or faults.
+    /// outbox, created accounts, attached records or faults; nothing kept in the state file.
     pub fn reset(&self) {
+        self.log.forget();
         self.attached.clear();
         self.clock.reset();
         self.journal.clear();

@@ -12,6 +12,7 @@ use crate::carestack::CarestackState;
 use crate::fixtures::{Credentials, Fixtures};
 use crate::gateway::{hiu_consent, sessions, Gateway};
 use crate::hpr::txn::HprState;
+use crate::persist::Db;
 use crate::phr::PhrState;
 use crate::shared::{Shared, Sink};
 
@@ -33,26 +34,34 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// A fresh sandbox with these fixtures and a journal (and outbox) of this many entries.
-    pub fn new(fixtures: Fixtures, journal_capacity: usize, credentials: Credentials) -> Self {
+    /// A fresh sandbox with these fixtures and a journal (and outbox) of this many entries, and
+    /// what `db` kept for the workspace `default`.
+    pub fn new(
+        fixtures: Fixtures,
+        journal_capacity: usize,
+        credentials: Credentials,
+        db: Option<Arc<Db>>,
+    ) -> Self {
         let default = (crate::shared::DEFAULT_WORKSPACE, credentials);
-        AppState::shared_fixtures(Arc::new(fixtures), journal_capacity, default)
+        AppState::shared_fixtures(Arc::new(fixtures), journal_capacity, default, db)
     }
 
-    /// A fresh sandbox for the workspace `name`, sharing the server's fixtures.
+    /// A sandbox for the workspace `name`, sharing the server's fixtures: fresh, but for what
+    /// `db` kept for it.
     pub fn shared_fixtures(
         fixtures: Arc<Fixtures>,
         journal_capacity: usize,
         (name, credentials): (&str, Credentials),
+        db: Option<Arc<Db>>,
     ) -> Self {
-        let shared =
-            Data::new(Shared::new(fixtures, journal_capacity, sessions::gateway_token, (name, credentials)));
+        let signer = sessions::gateway_token;
+        let shared = Data::new(Shared::new(fixtures, journal_capacity, signer, (name, credentials), db));
         AppState {
-            hpr: Data::new(HprState::new(&shared.fixtures)),
+            hpr: Data::new(HprState::new(&shared.fixtures, shared.log.clone())),
             abha: Data::default(),
             phr: Data::default(),
             carestack: Data::default(),
-            gateway: Gateway::new(shared.clock.clone(), name),
+            gateway: Gateway::new(shared.clock.clone(), name, &shared.log),
             shared,
         }
     }
@@ -85,7 +94,7 @@ impl AppState {
 
     /// Back to the state right after start-up: no transactions, created accounts, journal,
     /// outbox, bridges, links, Carestack resources or faults; the fixtures as loaded; virtual
-    /// time equal to real time.
+    /// time equal to real time; nothing of this workspace kept in the state file.
     pub fn reset(&self) {
         self.shared.reset();
         self.hpr.reset(&self.shared.fixtures);

@@ -4,10 +4,13 @@
 
 use dashmap::mapref::one::RefMut;
 use dashmap::DashMap;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::clock::{Millis, MINUTE};
 use crate::error::{ApiError, ApiResult};
+use crate::persist::Log;
 
 /// How long a transaction stays alive after its last successful step.
 pub const TXN_TTL: Millis = 30 * MINUTE;
@@ -15,14 +18,20 @@ pub const TXN_TTL: Millis = 30 * MINUTE;
 /// sweeper drops it.
 pub const SWEEP_GRACE: Millis = 10 * MINUTE;
 
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Entry<T> {
     pub expires_at: Millis,
     pub value: T,
 }
 
+/// Writes an entry to the state file after a change, or deletes it (`None`).
+type Saver<T> = Box<dyn Fn(Uuid, Option<&Entry<T>>) + Send + Sync>;
+
 pub struct Store<T> {
     map: DashMap<Uuid, Entry<T>>,
     ttl: Millis,
+    saver: Option<Saver<T>>,
 }
 
 impl<T> Default for Store<T> {
@@ -34,31 +43,47 @@ impl<T> Default for Store<T> {
 impl<T> Store<T> {
     /// A store whose entries live `ttl` after their last successful step.
     pub fn with_ttl(ttl: Millis) -> Self {
-        Store { map: DashMap::new(), ttl }
+        Store { map: DashMap::new(), ttl, saver: None }
+    }
+
+    fn save(&self, id: Uuid, entry: Option<&Entry<T>>) {
+        if let Some(saver) = &self.saver {
+            saver(id, entry);
+        }
+    }
+
+    fn inserted(&self, id: Uuid, entry: Entry<T>) {
+        if self.saver.is_none() {
+            self.map.insert(id, entry);
+            return;
+        }
+        let at = self.map.entry(id).insert(entry);
+        self.save(id, Some(&*at));
     }
 
     /// Starts a transaction and returns its id.
     pub fn insert(&self, value: T, now: Millis) -> Uuid {
         let id = Uuid::new_v4();
-        self.map.insert(id, Entry { expires_at: now + self.ttl, value });
+        self.inserted(id, Entry { expires_at: now + self.ttl, value });
         id
     }
 
     /// Inserts under a given id (one the client already knows, like a callback's requestId).
     pub fn insert_with_id(&self, id: Uuid, value: T, now: Millis) -> Uuid {
-        self.map.insert(id, Entry { expires_at: now + self.ttl, value });
+        self.inserted(id, Entry { expires_at: now + self.ttl, value });
         id
     }
 
     /// Inserts under a given id, alive until `expires_at` (past the store's own lifetime).
     pub fn insert_until(&self, id: Uuid, value: T, expires_at: Millis) {
-        self.map.insert(id, Entry { expires_at, value });
+        self.inserted(id, Entry { expires_at, value });
     }
 
     /// Keeps an entry alive until at least `at`.
     pub fn keep_until(&self, id: Uuid, at: Millis) {
         if let Some(mut e) = self.map.get_mut(&id) {
             e.expires_at = e.expires_at.max(at);
+            self.save(id, Some(&*e));
         }
     }
 
@@ -69,7 +94,10 @@ impl<T> Store<T> {
 
     /// Changes an entry, expired or not, without renewing it; false when it is gone.
     pub fn update(&self, id: Uuid, f: impl FnOnce(&mut T)) -> bool {
-        self.map.get_mut(&id).map(|mut e| f(&mut e.value)).is_some()
+        let Some(mut e) = self.map.get_mut(&id) else { return false };
+        f(&mut e.value);
+        self.save(id, Some(&*e));
+        true
     }
 
     /// Runs one step on a live transaction. An unknown or expired id is refused, naming `field`.
@@ -85,6 +113,7 @@ impl<T> Store<T> {
         let out = f(&mut entry.value);
         if out.is_ok() {
             entry.expires_at = now + self.ttl;
+            self.save(id, Some(&*entry));
         }
         out
     }
@@ -114,8 +143,18 @@ impl<T> Store<T> {
     /// many.
     pub fn sweep(&self, now: Millis) -> usize {
         let before = self.map.len();
-        self.map.retain(|_, e| e.expires_at + SWEEP_GRACE > now);
+        let mut gone = Vec::new();
+        self.map.retain(|id, e| {
+            let keep = e.expires_at + SWEEP_GRACE > now;
+            if !keep && self.saver.is_some() {
+                gone.push(*id);
+            }
+            keep
+        });
         self.map.shrink_to_fit();
+        for id in gone {
+            self.save(id, None);
+        }
         before - self.map.len()
     }
 
@@ -135,9 +174,32 @@ impl<T> Store<T> {
         self.map.is_empty()
     }
 
+    /// Drops every entry; the state file is left to the caller (a reset forgets the whole
+    /// workspace at once).
     pub fn clear(&self) {
         self.map.clear();
         self.map.shrink_to_fit();
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + 'static> Store<T> {
+    /// This store kept in the state file under `kind`: its entries read back now, each change
+    /// written as it is made. Without a state file, the store as it was.
+    pub fn persisted(mut self, log: &Log, kind: &'static str) -> Self {
+        if !log.is_on() {
+            return self;
+        }
+        for (key, entry) in log.load::<Entry<T>>(kind) {
+            if let Ok(id) = Uuid::parse_str(&key) {
+                self.map.insert(id, entry);
+            }
+        }
+        let log = log.clone();
+        self.saver = Some(Box::new(move |id, entry| match entry {
+            Some(e) => log.put(kind, &id.to_string(), e),
+            None => log.delete(kind, &id.to_string()),
+        }));
+        self
     }
 }
 

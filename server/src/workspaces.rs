@@ -106,8 +106,8 @@ impl Workspaces {
 
     fn create(&self, name: &str, now: i64) -> Workspace {
         let credentials = self.default.shared.credentials;
-        let state =
-            AppState::shared_fixtures(self.fixtures.clone(), self.journal_capacity, (name, credentials));
+        let (fixtures, db) = (self.fixtures.clone(), self.default.shared.log.db());
+        let state = AppState::shared_fixtures(fixtures, self.journal_capacity, (name, credentials), db);
         let base = self.public_url.get().map(String::as_str).unwrap_or("http://127.0.0.1");
         state.shared.set_public_url(format!("{base}/w/{name}"));
         let dispatcher =
@@ -121,9 +121,11 @@ impl Workspaces {
         }
     }
 
-    /// Drops a workspace; whether there was one.
+    /// Drops a workspace and what the state file kept of it; whether there was either.
     pub fn remove(&self, name: &str) -> bool {
-        self.map.remove(name).is_some()
+        let live = self.map.remove(name).is_some();
+        let kept = self.default.shared.log.db().map(|db| db.forget(name)).unwrap_or(0);
+        live || kept > 0
     }
 
     /// Drops workspaces idle past the TTL and sweeps the others (and `default`); returns how
@@ -152,7 +154,15 @@ impl Workspaces {
             .collect();
         named.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
         all.extend(named);
-        json!({"workspaces": all, "live": self.map.len(), "max": self.max, "idleTtlSeconds": self.ttl / 1000})
+        // With a state file, every workspace it holds records of (live or not: an idle one
+        // dropped from memory comes back with them on its next request).
+        let kept = self.default.shared.log.db().map(|db| {
+            let rows =
+                db.workspaces().into_iter().map(|(name, records)| json!({"name": name, "records": records}));
+            rows.collect::<Vec<Value>>()
+        });
+        json!({"workspaces": all, "live": self.map.len(), "max": self.max, "idleTtlSeconds": self.ttl / 1000,
+            "kept": kept})
     }
 }
 

@@ -1,9 +1,10 @@
 //! The sandbox served by its own binary (`abdm-sandbox serve`), for what the in-process server
-//! cannot show: fixtures loaded from a file, and a request that never finishes, which must not
-//! outlive its test. The process is killed when dropped.
+//! cannot show: fixtures loaded from a file, a request that never finishes, which must not
+//! outlive its test, and state kept across a killed process. The process is killed when dropped.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
@@ -13,11 +14,11 @@ pub struct ServedBinary {
     child: Child,
     /// `http://127.0.0.1:PORT`, from the banner's `listening on` line.
     pub url: String,
-    _fixtures: TempFile,
+    _fixtures: Option<TempFile>,
 }
 
 /// A file removed when dropped.
-struct TempFile(PathBuf);
+pub struct TempFile(PathBuf);
 
 impl Drop for TempFile {
     fn drop(&mut self) {
@@ -32,15 +33,33 @@ impl ServedBinary {
         std::fs::write(&path, serde_json::to_vec(fixtures).expect("fixtures serialise"))
             .expect("fixtures file is written");
         let file = TempFile(path);
+        let path = file.0.clone();
+        ServedBinary::spawn(&[OsStr::new("--fixtures"), path.as_os_str()], Some(file))
+    }
+
+    /// Serves the built-in fixtures with one worker, keeping state in `state` (`--state`).
+    pub fn with_state(state: &Path) -> ServedBinary {
+        ServedBinary::spawn(&[OsStr::new("--state"), state.as_os_str()], None)
+    }
+
+    /// Kills the server at once (SIGKILL): nothing is flushed or closed.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// `serve` on a free port with one worker and these arguments, once it listens; `fixtures`
+    /// is removed when it is dropped.
+    pub fn spawn(extra: &[&OsStr], fixtures: Option<TempFile>) -> ServedBinary {
         let child = Command::new(env!("CARGO_BIN_EXE_abdm-sandbox"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--workers", "1", "--fixtures"])
-            .arg(&file.0)
+            .args(["serve", "--addr", "127.0.0.1:0", "--workers", "1"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("the sandbox binary starts");
         // Owned from here on, so that a failure below still kills the process.
-        let mut served = ServedBinary { child, url: String::new(), _fixtures: file };
+        let mut served = ServedBinary { child, url: String::new(), _fixtures: fixtures };
         let stdout = served.child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
         for line in lines.by_ref() {

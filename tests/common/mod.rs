@@ -126,6 +126,20 @@ impl TestSandbox {
         TestSandbox { url: served.url.clone(), http: reqwest::Client::new(), server: Server::Binary(served) }
     }
 
+    /// The sandbox binary keeping its state in `state` (`serve --state`).
+    pub fn serve_binary_state(state: &std::path::Path) -> TestSandbox {
+        let served = binary::ServedBinary::with_state(state);
+        TestSandbox { url: served.url.clone(), http: reqwest::Client::new(), server: Server::Binary(served) }
+    }
+
+    /// Kills a sandbox served by the binary at once (SIGKILL); an in-process one is stopped.
+    pub fn kill(&mut self) {
+        match &mut self.server {
+            Server::Binary(served) => served.kill(),
+            Server::InProcess(sandbox) => drop(sandbox.take()),
+        }
+    }
+
     /// Sends a request with exactly `headers`, plus the gateway session on ABDM's HPR paths when
     /// `headers` has no Authorization of its own.
     pub async fn send(

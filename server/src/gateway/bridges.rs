@@ -9,6 +9,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::envelope::{not_yours, version_of, Message, Version};
@@ -16,10 +17,11 @@ use super::sessions::caller;
 use crate::body::{JsonBody, Obj};
 use crate::callbacks::{Callback, OnDelivered, Receiver};
 use crate::error::{ApiError, ApiResult};
+use crate::persist::{kind, Log};
 use crate::shared::Shared;
 
 /// One client's bridge: its callback URL and services.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Bridge {
     url: Option<String>,
     version: Version,
@@ -30,9 +32,24 @@ struct Bridge {
 #[derive(Default)]
 pub struct Bridges {
     map: DashMap<String, Bridge>,
+    /// Where they are kept (`serve --state`).
+    log: Log,
 }
 
 impl Bridges {
+    /// The bridges kept in `log`.
+    pub fn kept(log: &Log) -> Self {
+        let map = log.load::<Bridge>(kind::BRIDGE).into_iter().collect();
+        Bridges { map, log: log.clone() }
+    }
+
+    /// Changes a client's bridge (made when it has none) and keeps it.
+    fn change(&self, client: String, f: impl FnOnce(&mut Bridge)) {
+        let mut bridge = self.map.entry(client.clone()).or_default();
+        f(&mut bridge);
+        self.log.put(kind::BRIDGE, &client, &*bridge);
+    }
+
     /// No bridges.
     pub fn reset(&self) {
         self.map.clear();
@@ -186,9 +203,10 @@ pub async fn set_url(
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(ApiError::bad("url", "url", "must be an http or https URL with a host"));
     }
-    let mut bridge = bridges.map.entry(caller(&req)).or_default();
-    bridge.url = Some(url.trim_end_matches('/').to_string());
-    bridge.version = version;
+    bridges.change(caller(&req), |bridge| {
+        bridge.url = Some(url.trim_end_matches('/').to_string());
+        bridge.version = version;
+    });
     Ok(match version {
         Version::V05 => HttpResponse::Ok().finish(),
         Version::V3 => HttpResponse::Accepted().finish(),
@@ -226,11 +244,12 @@ pub async fn add_services(
             .field(format!("[{i}].id")));
         }
     }
-    let mut bridge = bridges.map.entry(me).or_default();
-    for s in services {
-        bridge.services.retain(|old| old["id"] != s["id"]);
-        bridge.services.push(s);
-    }
+    bridges.change(me, |bridge| {
+        for s in services {
+            bridge.services.retain(|old| old["id"] != s["id"]);
+            bridge.services.push(s);
+        }
+    });
     Ok(HttpResponse::Ok().finish())
 }
 

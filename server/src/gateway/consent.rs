@@ -23,6 +23,7 @@ use crate::body::JsonBody;
 use crate::callbacks::Receiver;
 use crate::clock::{iso, Millis, MINUTE};
 use crate::error::{ApiError, ApiResult};
+use crate::persist::{kind, Log};
 use crate::shared::Shared;
 use crate::store::Store;
 
@@ -31,13 +32,15 @@ pub use crate::checks::{HI_TYPES, PURPOSES};
 pub const SANDBOX_HIU: &str = "SBX-HIU";
 
 /// A consent artefact and what became of its notifies.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Consent {
     /// The HIP holding the records.
     pub hip_id: String,
     /// The patient.
     pub address: String,
     /// `GRANTED`, `REVOKED` or `EXPIRED`.
-    pub status: &'static str,
+    #[serde(deserialize_with = "crate::persist::status")]
+    pub status: crate::persist::Status,
     /// HI types allowed.
     pub hi_types: Vec<String>,
     /// The permitted date range (from, to), in milliseconds.
@@ -66,6 +69,12 @@ impl Default for Consents {
 }
 
 impl Consents {
+    /// The consents kept in `log`; each change kept there.
+    pub fn kept(log: &Log) -> Self {
+        let c = Consents::default();
+        Consents { store: c.store.persisted(log, kind::CONSENT), ..c }
+    }
+
     /// No consents.
     pub fn reset(&self) {
         self.store.clear();

@@ -24,7 +24,7 @@ use crate::clock::{parse_utc, Clock, Millis, MINUTE};
 use crate::error::{ApiError, ApiResult};
 
 /// The HIE-CM version a message speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Version {
     /// v0.5 (and its v1.0 variants): envelope in the body, integer error codes.
     #[default]

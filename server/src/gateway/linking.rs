@@ -31,6 +31,7 @@ use crate::callbacks::Receiver;
 use crate::clock::{Millis, SECOND};
 use crate::crypto;
 use crate::error::{ApiError, ApiResult};
+use crate::persist::{kind, Log};
 use crate::shared::Shared;
 
 /// Linking tokens expire a day after issue.
@@ -50,9 +51,30 @@ pub struct Links {
     map: DashMap<(String, String, String), (Millis, String)>,
     /// Lower-case ABHA address → when its v3 link tokens were issued.
     tokens: DashMap<String, Vec<Millis>>,
+    /// Where links are kept (`serve --state`).
+    log: Log,
+}
+
+/// A link as the state file keeps it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptLink {
+    address: String,
+    hip: String,
+    reference: String,
+    at: Millis,
+    patient: String,
 }
 
 impl Links {
+    /// The links kept in `log`.
+    pub fn kept(log: &Log) -> Self {
+        let links = Links { log: log.clone(), ..Links::default() };
+        for (_, l) in log.load::<KeptLink>(kind::LINK) {
+            links.map.insert((l.address, l.hip, l.reference), (l.at, l.patient));
+        }
+        links
+    }
+
     /// Nothing linked, no tokens issued.
     pub fn reset(&self) {
         self.map.clear();
@@ -83,7 +105,19 @@ impl Links {
             return Err(r.clone());
         }
         for (patient, r) in contexts {
-            self.map.insert(Links::key(address, hip, r), (now, patient.clone()));
+            let (address, hip, reference) = Links::key(address, hip, r);
+            if self.log.is_on() {
+                let key = json!([address, hip, reference]).to_string();
+                let kept = KeptLink {
+                    address: address.clone(),
+                    hip: hip.clone(),
+                    reference: reference.clone(),
+                    at: now,
+                    patient: patient.clone(),
+                };
+                self.log.put(kind::LINK, &key, &kept);
+            }
+            self.map.insert((address, hip, reference), (now, patient.clone()));
         }
         Ok(())
     }
@@ -125,11 +159,12 @@ impl Links {
     }
 }
 
-/// A linking token (RS512, a day) for `address`, issued to a requester (`HIP`, its id).
-pub fn link_token(address: &str, (kind, id): (&str, &str), now: Millis) -> String {
+/// A linking token (RS512, a day) for `address`, issued to a requester (`HIP`, its id), good in
+/// the workspace `sh` is only.
+pub fn link_token(sh: &Shared, address: &str, (kind, id): (&str, &str), now: Millis) -> String {
     let iat = now / 1000;
     let claims = json!({"sub": address, "requesterType": kind, "requesterId": id, "patientId": address,
-        "sessionId": Uuid::new_v4(), "exp": iat + LINK_TOKEN_SECONDS, "iat": iat});
+        "sessionId": Uuid::new_v4(), "exp": iat + LINK_TOKEN_SECONDS, "iat": iat, "workspace": sh.workspace});
     crypto::sign(&claims, Algorithm::RS512)
 }
 
@@ -146,6 +181,11 @@ fn check_link_token(
         .map_err(|e| (String::new(), INVALID_LINK_TOKEN, format!("Invalid linking token: {e}")))?;
     let hip = claims["requesterId"].as_str().unwrap_or_default().to_string();
     let address = claims["sub"].as_str().unwrap_or_default().to_string();
+    let issued_in = claims["workspace"].as_str().unwrap_or_default();
+    if issued_in != sh.workspace {
+        let why = format!("Invalid linking token: issued in workspace {issued_in:?}, not {:?}", sh.workspace);
+        return Err((String::new(), INVALID_LINK_TOKEN, why));
+    }
     if bridges.owner_of(sh, &hip).as_deref() != Some(caller) {
         let why = format!("Invalid linking token: issued to {hip}, not to a HIP of {caller}");
         return Err((String::new(), INVALID_LINK_TOKEN, why));
@@ -328,7 +368,7 @@ pub async fn generate_token(
                     format!("{TOKENS_PER_DAY} link tokens were issued for {address} in 24 hours; blocked"),
                 ))
             } else {
-                Ok(link_token(address, ("HIP", &hip), now))
+                Ok(link_token(&sh, address, ("HIP", &hip), now))
             }
         }
     };

@@ -38,6 +38,7 @@ use actix_web::middleware::from_fn;
 use actix_web::web;
 
 use crate::clock::{Clock, Millis};
+use crate::persist::Log;
 
 /// Every gateway flow's state.
 #[derive(Clone)]
@@ -67,20 +68,21 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A gateway of the workspace `workspace` with nothing registered, reading time from `clock`.
-    pub fn new(clock: Clock, workspace: &str) -> Self {
+    /// A gateway of the workspace `workspace`, reading time from `clock`, with the bridges,
+    /// links and consents `log` kept (nothing without a state file).
+    pub fn new(clock: Clock, workspace: &str, log: &Log) -> Self {
         Gateway {
             sessions: web::Data::new(sessions::Sessions::new(clock.clone(), workspace)),
             discoveries: web::Data::default(),
-            consents: web::Data::default(),
+            consents: web::Data::new(consent::Consents::kept(log)),
             transfers: web::Data::default(),
-            consent_requests: web::Data::default(),
+            consent_requests: web::Data::new(hiu_consent::ConsentRequests::kept(log)),
             hiu_transfers: web::Data::default(),
             hygiene: web::Data::new(envelope::Hygiene::new(clock)),
-            bridges: web::Data::default(),
+            bridges: web::Data::new(bridges::Bridges::kept(log)),
             shares: web::Data::default(),
             auth: web::Data::new(crate::store::Store::with_ttl(user_auth::AUTH_EXPIRY)),
-            links: web::Data::default(),
+            links: web::Data::new(linking::Links::kept(log)),
         }
     }
 

@@ -220,7 +220,7 @@ fn granted(
 ) -> Value {
     let mut auth = json!({});
     if purpose != "KYC" {
-        auth["accessToken"] = json!(link_token(address, (&r.kind, &r.id), now));
+        auth["accessToken"] = json!(link_token(sh, address, (&r.kind, &r.id), now));
         auth["validity"] = json!({"purpose": purpose, "requester": {"type": r.kind, "id": r.id},
             "expiry": token_expiry(now), "limit": 1});
     }

@@ -10,6 +10,7 @@ use crate::error::{ApiError, ApiResult, Rule};
 use crate::fixtures::{Fixtures, Professional};
 use crate::flow::{self, Guard};
 use crate::otp::Otp;
+use crate::persist::{kind, Log};
 use crate::shared::Shared;
 use crate::store::Store;
 
@@ -64,7 +65,8 @@ impl flow::Txn for HprTxn {
 }
 
 /// An HPR account: from the fixtures or created through the flow.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HprAccount {
     /// `71-NNNN-NNNN-NNNN`.
     pub hpr_id_number: String,
@@ -85,18 +87,26 @@ pub struct HprState {
     pub(super) taken: DashMap<String, String>,
     /// HPR ID numbers in use.
     pub(super) numbers: DashSet<String>,
+    /// Where created accounts are kept (`serve --state`).
+    log: Log,
 }
 
 impl HprState {
-    /// The accounts of the fixtures, no transactions.
-    pub fn new(fixtures: &Fixtures) -> Self {
+    /// The accounts of the fixtures and those kept in `log`, no transactions.
+    pub fn new(fixtures: &Fixtures, log: Log) -> Self {
         let state = HprState {
             txns: Store::default(),
             accounts: DashMap::new(),
             taken: DashMap::new(),
             numbers: DashSet::new(),
+            log,
         };
         state.reset(fixtures);
+        for (aadhaar, account) in state.log.load::<HprAccount>(kind::HPR_ACCOUNT) {
+            state.taken.insert(username(&account.hpr_id).to_lowercase(), aadhaar.clone());
+            state.numbers.insert(account.hpr_id_number.clone());
+            state.accounts.insert(aadhaar, account);
+        }
         state
     }
 
@@ -167,6 +177,7 @@ impl HprState {
             dashmap::Entry::Vacant(v) => {
                 account.hpr_id_number = mint_number(self);
                 v.insert(account.clone());
+                self.log.put(kind::HPR_ACCOUNT, &p.aadhaar, &account);
                 Ok(account)
             }
         }

@@ -43,6 +43,7 @@ use crate::callbacks::Receiver;
 use crate::clock::{iso, parse_utc, Millis, MINUTE, SECOND};
 use crate::error::{ApiError, ApiResult};
 use crate::fixtures::{ConsentDecision, Record};
+use crate::persist::{kind, Log};
 use crate::shared::Shared;
 use crate::store::Store;
 
@@ -64,6 +65,7 @@ const ON_STATUS: (&str, &str) = ("/v0.5/consent-requests/on-status", "/api/v3/hi
 const ON_FETCH: (&str, &str) = ("/v0.5/consents/on-fetch", "/api/v3/hiu/consent/on-fetch");
 
 /// A consent artefact granted to an HIU over one HIP's records.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Artefact {
     /// The consent request it answers.
     pub request: Uuid,
@@ -74,7 +76,8 @@ pub struct Artefact {
     /// The HIP holding the records (played by the sandbox).
     pub hip_id: String,
     /// `GRANTED`, `REVOKED` or `EXPIRED`.
-    pub status: &'static str,
+    #[serde(deserialize_with = "crate::persist::status")]
+    pub status: crate::persist::Status,
     /// The care contexts covered, with their bundles.
     pub records: Vec<Record>,
     /// HI types allowed.
@@ -99,13 +102,15 @@ impl Artefact {
 }
 
 /// One consent request of an HIU.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct ConsentRequest {
     hiu_id: String,
     client: String,
     patient: String,
     person: usize,
     version: Version,
-    status: &'static str,
+    #[serde(deserialize_with = "crate::persist::status")]
+    status: crate::persist::Status,
     decision: ConsentDecision,
     created_at: Millis,
     consent: Value,
@@ -140,6 +145,16 @@ impl Default for ConsentRequests {
 }
 
 impl ConsentRequests {
+    /// The requests and artefacts kept in `log`; each change kept there.
+    pub fn kept(log: &Log) -> Self {
+        let c = ConsentRequests::default();
+        ConsentRequests {
+            requests: c.requests.persisted(log, kind::CONSENT_REQUEST),
+            artefacts: c.artefacts.persisted(log, kind::ARTEFACT),
+            ..c
+        }
+    }
+
     /// None.
     pub fn reset(&self) {
         self.requests.clear();
