@@ -18,7 +18,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::fixtures::Fixtures;
 
 /// The layout this version writes; a file of a later one is refused.
 pub const SCHEMA: i64 = 1;
@@ -51,9 +50,9 @@ pub struct Db {
 }
 
 impl Db {
-    /// Opens (or creates) the state file for a server with these fixtures; an error says why
-    /// the file cannot be used.
-    pub fn open(path: &Path, fixtures: &Fixtures) -> Result<Db, String> {
+    /// Opens (or creates) the state file for a server with these fixtures (anything that
+    /// serialises: their JSON is fingerprinted); an error says why the file cannot be used.
+    pub fn open(path: &Path, fixtures: &impl Serialize) -> Result<Db, String> {
         let shown = path.display();
         let conn = Connection::open(path).map_err(|e| format!("{shown}: {e}"))?;
         let pragma = |name: &str| -> Result<i64, String> {
@@ -169,7 +168,7 @@ impl Db {
 }
 
 /// A stable fingerprint of the fixtures: SHA-256 of their JSON.
-fn fingerprint(fixtures: &Fixtures) -> String {
+fn fingerprint(fixtures: &impl Serialize) -> String {
     let json = serde_json::to_vec(fixtures).unwrap_or_default();
     Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -264,6 +263,7 @@ pub fn status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::Fixtures;
 
     fn temp() -> (std::path::PathBuf, impl Drop) {
         struct Gone(std::path::PathBuf);
