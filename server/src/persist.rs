@@ -18,7 +18,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-
 /// The layout this version writes; a file of a later one is refused.
 pub const SCHEMA: i64 = 1;
 /// Marks a SQLite file as this sandbox's state (`PRAGMA application_id`, "ABDM").

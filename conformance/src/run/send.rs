@@ -72,7 +72,10 @@ async fn send(
     }
     let sent = json!({"method": request.method, "url": url, "headers": sent_headers, "body": body});
     let transport = |message: String| Failure::plain(FailureKind::Transport, url.clone(), message);
-    let res = req.send().await.map_err(|e| transport(format!("{} {url}: no answer: {e}", request.method)))?;
+    let res = req
+        .send()
+        .await
+        .map_err(|e| transport(format!("{} {url}: no answer: {}", request.method, causes(&e))))?;
     let status = res.status().as_u16();
     let headers = res
         .headers()
@@ -82,4 +85,16 @@ async fn send(
     let bytes = res.bytes().await.map_err(|e| transport(format!("reading the answer: {e}")))?;
     let body = if bytes.is_empty() { Value::Null } else { json_or_text(&bytes) };
     Ok((sent, status, headers, body))
+}
+
+/// An error with its causes (`error sending request: connection closed before message
+/// completed`): reqwest's own message alone does not say what went wrong.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text = format!("{text}: {cause}");
+        next = cause.source();
+    }
+    text
 }
