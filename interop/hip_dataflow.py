@@ -4,15 +4,23 @@ reference fidelius-cli 1.2.0 jar as its Fidelius) goes through consent and healt
 transfer with the sandbox as consent manager and HIU, and the sandbox's judgement of each
 transfer is checked.
 
-Usage: interop/hip_dataflow.py [BINARY]
+Usage: interop/hip_dataflow.py [--own-credentials] [BINARY]
   BINARY  the abdm-sandbox executable (default: target/debug/abdm-sandbox, relative to the
           repository root; a relative path is first tried from the caller's directory).
+  --own-credentials  the HIP brings credentials of its own, as a team's HIP moving from the live
+          sandbox does: client TEAM_HIP_CLIENT with secret own-secret, HIP id TEAM-HIP-01, none of
+          them in the fixtures (see below).
 
 The script starts `BINARY serve` on a free loopback port and a HIP bridge (http.server) on
 another. The HIP takes a gateway session as SBX_000001 (HIP IN2910000001), registers its bridge,
 first as a v0.5 bridge (PATCH /gateway/v1/bridges), later as a v3 one (PATCH
 /api/hiecm/gateway/v3/bridge/url), so the sandbox calls it in that version, and has two care
-contexts seeded for asha.verma@sbx. Then for v0.5 and v3, each with the HIU key raw and X.509:
+contexts seeded for asha.verma@sbx. With --own-credentials it takes its session as
+TEAM_HIP_CLIENT instead, which the default `serve --credentials open` takes, and registers
+TEAM-HIP-01 as its HIP service through addUpdateServices (PUT /gateway/v1/bridges/addUpdateServices)
+as on the live gateway; every step below then names TEAM-HIP-01. At the end a second server,
+`serve --credentials fixtures`, must refuse that client's session with 401 and still give
+SBX_000001 one. Then for v0.5 and v3, each with the HIU key raw and X.509:
 - a consent is granted; the HIP answers the GRANTED notify with on-notify;
 - the sandbox as HIU asks for the data; the HIP answers on-request ACKNOWLEDGED, makes fresh key
   material with the jar (gkm), encrypts one FHIR document bundle per care context with it (se),
@@ -34,6 +42,7 @@ interop/fidelius). Java 17 is needed. Exit status 0 when every check passes, 1 w
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import http.server
@@ -65,7 +74,24 @@ from hip_gateway import Gateway, Sandbox, call, expect_status, now_iso, verify_g
 
 PROG = "interop/hip_dataflow.py"
 CRYPTOGRAPHY = "cryptography==44.0.2"
-CLIENT_ID, CLIENT_SECRET, HIP_ID = "SBX_000001", "sandbox-secret-0001", "IN2910000001"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the HIP is at the gateway: its client's id and secret, and the HIP id it serves."""
+
+    client_id: str
+    client_secret: str
+    hip_id: str
+    # Whether the HIP id is registered through addUpdateServices (a fixture facility's HIP id
+    # belongs to its client already).
+    registers: bool
+
+
+# A fixture facility's client and HIP (GET /_sandbox/fixtures), and a team's own, unknown to the
+# fixtures.
+FIXTURE = Identity("SBX_000001", "sandbox-secret-0001", "IN2910000001", registers=False)
+OWN = Identity("TEAM_HIP_CLIENT", "own-secret", "TEAM-HIP-01", registers=True)
 PATIENT = "asha.verma@sbx"
 WAIT = 30.0
 
@@ -146,8 +172,8 @@ class Hip:
     key material), `leading-zero` (a key pair whose secret starts with a zero byte, sealed by the
     jar) or `unpadded` (that pair, sealed with the zero byte dropped)."""
 
-    def __init__(self, gateway: Gateway, jar: Tool, seal: Seal, jwks: list[dict]) -> None:
-        self.gateway, self.jar, self.seal, self.jwks = gateway, jar, seal, jwks
+    def __init__(self, gateway: Gateway, jar: Tool, seal: Seal, jwks: list[dict], hip_id: str) -> None:
+        self.gateway, self.jar, self.seal, self.jwks, self.hip_id = gateway, jar, seal, jwks, hip_id
         self.received: list[Received] = []
         self.artefacts: dict[str, dict] = {}
         self.acks: dict[str, str | None] = {}
@@ -196,7 +222,7 @@ class Hip:
         body = body if isinstance(body, dict) else {}
         request_id = headers.get("REQUEST-ID", "") if version == "v3" else str(body.get("requestId", ""))
         problem = verify_gateway_token(headers.get("Authorization"), self.jwks)
-        if problem is None and headers.get("X-HIP-ID") != HIP_ID:
+        if problem is None and headers.get("X-HIP-ID") != self.hip_id:
             problem = f"X-HIP-ID is {headers.get('X-HIP-ID')!r}"
         message = Received(path, version, request_id, body, problem)
         with self.done:
@@ -303,8 +329,8 @@ class Hip:
         statuses = [{"careContextReference": r, "hiStatus": "DELIVERED", "description": "Delivered"} for r in refs]
         notification = {
             "consentId": t.consent_id, "transactionId": txn, "doneAt": now_iso(),
-            "notifier": {"type": "HIP", "id": HIP_ID},
-            "statusNotification": {"sessionStatus": "TRANSFERRED", "hipId": HIP_ID, "statusResponses": statuses},
+            "notifier": {"type": "HIP", "id": self.hip_id},
+            "statusNotification": {"sessionStatus": "TRANSFERRED", "hipId": self.hip_id, "statusResponses": statuses},
         }
         self.gateway.send(t.version, NOTIFY, {"notification": notification})
 
@@ -320,7 +346,7 @@ class Driver:
 
     def grant(self, version: str, body: dict) -> str:
         """Grants a consent, waits for the HIP's on-notify; the sandbox must have matched it."""
-        grant = {"hipId": HIP_ID, "abhaAddress": PATIENT, **body}
+        grant = {"hipId": self.hip.hip_id, "abhaAddress": PATIENT, **body}
         consent_id = self.control("POST", "/consents", grant, 202)["consentId"]
         problem = self.hip.wait(self.hip.acks, consent_id, "the consent notify of")
         expect(problem is None, problem or "")
@@ -448,21 +474,33 @@ class Driver:
         expect(len(received) >= 10, f"only {len(received)} calls reached the HIP")
 
 
-def run(checks: Checks, sandbox: Sandbox, jar: Tool, seal: Seal) -> None:
+def run(checks: Checks, sandbox: Sandbox, jar: Tool, seal: Seal, me: Identity) -> None:
     """The HIP's set-up, then the four transfers, the leading-zero case and the token check."""
     gateway = Gateway(sandbox.url)
     jwks = expect_status(call("GET", f"{sandbox.url}/gateway/v0.5/certs"), 200, "JWKS")["keys"]
-    hip = Hip(gateway, jar, seal, jwks)
+    hip = Hip(gateway, jar, seal, jwks, me.hip_id)
     try:
         def setup() -> None:
-            gateway.session(CLIENT_ID, CLIENT_SECRET)
+            gateway.session(me.client_id, me.client_secret)
             gateway.register_bridge(hip.url, "v0.5")
-            seed = {"hipId": HIP_ID, "abhaAddress": PATIENT, "patientReference": "MR-1",
+            if me.registers:
+                # The HIP id becomes this client's; the gateway lists it among the client's services.
+                gateway.add_services([{"id": me.hip_id, "name": "Team HIP", "type": "HIP", "active": True}])
+                path = f"{sandbox.url}/gateway/v1/bridges/getServices"
+                listed = expect_status(call("GET", path, headers={"Authorization": f"Bearer {gateway.token}"}),
+                                       200, "GET getServices")
+                ids = [s.get("id") for s in listed.get("services", [])]
+                expect(ids == [me.hip_id], f"getServices lists {ids}, expected [{me.hip_id}]")
+            seed = {"hipId": me.hip_id, "abhaAddress": PATIENT, "patientReference": "MR-1",
                     "careContexts": [{"referenceNumber": r, "display": v[3]} for r, v in RECORDS.items()]}
             expect_status(sandbox.control("POST", "/care-contexts", seed), 200, "seed care contexts")
 
         before = checks.passed
-        checks.run("the HIP takes a session, registers a v0.5 bridge, has its care contexts seeded", setup)
+        registers = f" and its HIP {me.hip_id} (addUpdateServices)" if me.registers else ""
+        checks.run(
+            f"the HIP takes a session as {me.client_id}, registers a v0.5 bridge{registers}, has its care contexts seeded",
+            setup,
+        )
         if checks.passed == before:
             return
         driver = Driver(sandbox, hip, checks)
@@ -479,6 +517,30 @@ def run(checks: Checks, sandbox: Sandbox, jar: Tool, seal: Seal) -> None:
         )
     finally:
         hip.stop()
+
+
+def refused_under_fixtures(checks: Checks, binary: Path, me: Identity) -> None:
+    """A second server, `serve --credentials fixtures`: the HIP's own client gets 401 for its
+    session, a fixture facility's client still gets one."""
+    try:
+        strict = Sandbox(binary, ("--credentials", "fixtures"))
+    except Failed as e:
+        checks.failures.append(f"serve --credentials fixtures: {e}")
+        return
+    try:
+        def refused() -> None:
+            body = {"clientId": me.client_id, "clientSecret": me.client_secret}
+            reply = call("POST", f"{strict.url}/gateway/v0.5/sessions", body)
+            refusal = expect_status(reply, 401, f"session as {me.client_id}")
+            expect("unknown clientId" in json.dumps(refusal), f"the 401 does not say why: {refusal}")
+
+        checks.run(f"serve --credentials fixtures: a session as {me.client_id} is refused with 401", refused)
+        checks.run(
+            f"serve --credentials fixtures: a session as the fixtures' {FIXTURE.client_id} is taken",
+            lambda: Gateway(strict.url).session(FIXTURE.client_id, FIXTURE.client_secret),
+        )
+    finally:
+        strict.stop()
 
 
 def sealer(python: Path, script: Path) -> Seal:
@@ -498,6 +560,14 @@ def sealer(python: Path, script: Path) -> Seal:
 def main() -> int:
     """Installs what is missing, starts the sandbox, runs the checks; the exit status."""
     started = time.monotonic()
+    parser = argparse.ArgumentParser(prog=PROG, description="An independent HIP against the sandbox.")
+    parser.add_argument("--own-credentials", action="store_true",
+                        help=f"client {OWN.client_id}, HIP {OWN.hip_id}: not in the fixtures")
+    parser.add_argument("binary", nargs="?", help="the abdm-sandbox executable (default target/debug/abdm-sandbox)")
+    args = parser.parse_args()
+    me = OWN if args.own_credentials else FIXTURE
+    # find_binary reads the executable from the first argument.
+    sys.argv[1:] = [args.binary] if args.binary else []
     repo_root = Path(__file__).resolve().parent.parent
     binary = find_binary(PROG, repo_root, Path.cwd())
     version = java_version()
@@ -513,6 +583,7 @@ def main() -> int:
         pip_install(python, PROG, CRYPTOGRAPHY, deps=True)
     seal = sealer(python, repo_root / "interop" / "fidelius_seal.py")
     print(f"{PROG}: a Python HIP with {jar.name} 1.2.0 ({version}) against {binary}", flush=True)
+    print(f"{PROG}: client {me.client_id}, HIP {me.hip_id} ({'its own' if me.registers else 'the fixtures'})", flush=True)
     checks = Checks()
     try:
         sandbox = Sandbox(binary)
@@ -520,13 +591,15 @@ def main() -> int:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 1
     try:
-        run(checks, sandbox, jar, seal)
+        run(checks, sandbox, jar, seal, me)
     except Failed as e:
         checks.failures.append(str(e))
     finally:
         if checks.failures:
             print(f"{PROG}: last lines of the sandbox's log:\n{sandbox.tail()}")
         sandbox.stop()
+    if me.registers:
+        refused_under_fixtures(checks, binary, me)
     print(f"{PROG}: done in {time.monotonic() - started:.0f} s")
     return checks.summary("hip data-flow interop")
 

@@ -83,6 +83,14 @@ class Gateway:
         reply = expect_status(call("POST", f"{self.base}/gateway/v0.5/sessions", body), 200, "session")
         self.token = reply["accessToken"]
 
+    def add_services(self, services: list[dict]) -> None:
+        """Registers the HIP/HIU services the client runs (`PUT /gateway/v1/bridges/addUpdateServices`,
+        as on the live gateway): each id then belongs to this client, and its callbacks go to its
+        bridge."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        path = "/gateway/v1/bridges/addUpdateServices"
+        expect_status(call("PUT", self.base + path, services, headers), 200, f"PUT {path}")
+
     def register_bridge(self, url: str, version: str) -> None:
         """Registers the bridge URL; the version of this call is the one the HIP is called in."""
         if version == "v3":
@@ -150,12 +158,12 @@ def verify_gateway_token(authorization: str | None, keys: list[dict]) -> str | N
 
 
 class Sandbox:
-    """`BINARY serve` on a free loopback port, its output in a temporary log."""
+    """`BINARY serve` on a free loopback port (with `options` added), its output in a temporary log."""
 
-    def __init__(self, binary: Path) -> None:
+    def __init__(self, binary: Path, options: tuple[str, ...] = ()) -> None:
         self.log = tempfile.NamedTemporaryFile(prefix="abdm-sandbox-hip.", suffix=".log", delete=False)
         self.process = subprocess.Popen(
-            [str(binary), "serve", "--addr", "127.0.0.1:0"], stdout=self.log, stderr=subprocess.STDOUT
+            [str(binary), "serve", "--addr", "127.0.0.1:0", *options], stdout=self.log, stderr=subprocess.STDOUT
         )
         self.url = ""
         deadline = time.monotonic() + 10
@@ -165,7 +173,9 @@ class Sandbox:
                     self.url = line.split("listening on ", 1)[1].split()[0].rstrip("/")
                     return
             time.sleep(0.1)
-        raise Failed(f"the sandbox did not print 'listening on http://127.0.0.1:PORT' within 10 s:\n{self.tail()}")
+        tail = self.tail()
+        self.stop()
+        raise Failed(f"the sandbox did not print 'listening on http://127.0.0.1:PORT' within 10 s:\n{tail}")
 
     def control(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """A call to `/_sandbox{path}`."""

@@ -9,6 +9,8 @@ details (including EhrApiError's status and body) and exits with status 1.
 Environment:
   SANDBOX_URL  base URL of the sandbox, e.g. http://127.0.0.1:40123 (required)
   API_URL      Carestack API base URL (default: $SANDBOX_URL/carestack)
+  SANDBOX_API_KEY  the client's Carestack API key (default: the fixtures' sandbox-api-key);
+               `serve --credentials open`, the default, takes a key of the client's own
   INTEROP_DEBUG=1  show the SDK's and httpx's own logging
 
 The SDK reads its settings (API_URL, ABHA_PUBLIC_KEY, ...) from the environment
@@ -47,7 +49,10 @@ API_URL = os.environ.get("API_URL", "").rstrip("/") or f"{SANDBOX_URL}/carestack
 # import, as well as passed as api_url by config().
 os.environ["API_URL"] = API_URL
 
-API_KEY = "sandbox-api-key"
+# The fixtures' Carestack API key (GET /_sandbox/fixtures lists it under carestack.apiKeys).
+FIXTURE_API_KEY = "sandbox-api-key"
+# The key the client sends: its own, as it would send to the live Carestack API, or the fixtures'.
+API_KEY = os.environ.get("SANDBOX_API_KEY", "").strip() or FIXTURE_API_KEY
 FACILITY_ID = "IN2910000001"
 X_HPR_ID = "sandbox-interop@hpr.abdm"
 FLOW_TIMEOUT_S = 60.0
@@ -74,11 +79,12 @@ class Recorder:
 current = Recorder()
 
 
-def config() -> ClientConfig:
+def config(api_key: str = API_KEY) -> ClientConfig:
+    """The SDK's configuration for the sandbox, with the client's API key unless told another."""
     from carestack.base.base_types import ClientConfig
 
     cfg = ClientConfig(
-        api_key=API_KEY,
+        api_key=api_key,
         x_hpr_id=X_HPR_ID,
         api_url=API_URL,
         facility_id=FACILITY_ID,
@@ -213,7 +219,11 @@ def setup_logging() -> None:
 def begin(workflow_name: str) -> None:
     """Set up logging and print the check's first line."""
     setup_logging()
-    print(f"carestack {workflow_name} interop: API_URL={API_URL} SANDBOX_URL={SANDBOX_URL}", flush=True)
+    key = "the fixtures'" if API_KEY == FIXTURE_API_KEY else "its own"
+    print(
+        f"carestack {workflow_name} interop: API_URL={API_URL} SANDBOX_URL={SANDBOX_URL} API key={API_KEY} ({key})",
+        flush=True,
+    )
 
 
 W = TypeVar("W")
