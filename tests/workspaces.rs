@@ -270,6 +270,28 @@ async fn open_credentials_take_a_clients_own_id_and_fixtures_credentials_do_not(
     assert_eq!(sb.post("/_sandbox/share-profile", share).await.status, 202);
     let got = hip.wait_for("/v0.5/patients/profile/share", WAIT).await;
     assert_eq!(got.hip_id.as_deref(), Some("ACME-HIP-1"));
+    // A refusal about no HIP of the request's own (a linking token that is not one) goes to its
+    // registered HIP too.
+    let link = json!({"requestId": uuid::Uuid::new_v4(), "timestamp": chrono_now(), "link": {"accessToken": "not-a-token",
+        "patient": {"referenceNumber": "MR-1", "display": "Asha", "careContexts": [{"referenceNumber": "C1", "display": "Visit"}]}}});
+    let headers = [("Authorization", auth.as_str()), ("X-CM-ID", "sbx")];
+    let r = sb.send(Method::POST, "/gateway/v0.5/links/link/add-contexts", Some(&link), &headers).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let refused = hip.wait_for("/v0.5/links/link/on-add-contexts", WAIT).await;
+    assert_eq!(refused.hip_id.as_deref(), Some("ACME-HIP-1"), "{}", refused.body);
+    assert!(refused.body["error"]["message"].as_str().unwrap_or_default().contains("Invalid linking token"));
+    // A consent over its records names the HIP as it registered itself.
+    let seed = json!({"hipId": "ACME-HIP-1", "abhaAddress": "asha.verma@sbx", "patientReference": "MR-1",
+        "careContexts": [{"referenceNumber": "C1", "display": "Visit"}]});
+    sb.post("/_sandbox/care-contexts", seed).await.ok();
+    let r =
+        sb.post("/_sandbox/consents", json!({"hipId": "ACME-HIP-1", "abhaAddress": "asha.verma@sbx"})).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let notify = hip.wait_for("/v0.5/consents/hip/notify", WAIT).await;
+    assert_eq!(
+        notify.body["notification"]["consentDetail"]["hip"],
+        json!({"id": "ACME-HIP-1", "name": "Acme Clinic"})
+    );
     // It cannot take a fixture facility's HIP id, and a fixture client still needs its secret.
     let taken = json!([{"id": "IN2910000001", "name": "mine", "type": "HIP"}]);
     let r = sb

@@ -107,13 +107,41 @@ impl Bridges {
 }
 
 /// The HIP id of a fixture facility's client, where the caller's own HIP must be named.
-pub fn own_hip(sh: &Shared, client_id: &str) -> String {
+fn own_hip(sh: &Shared, client_id: &str) -> String {
     sh.fixtures
         .facilities
         .iter()
         .find(|f| f.client_id == client_id)
         .map(|f| f.hip_id.clone())
         .unwrap_or_default()
+}
+
+impl Bridges {
+    /// The service a client answers as where its own must be named: its first registered service
+    /// of `kind` (`HIP`, `HIU`), else its fixture facility's id; empty when it has neither.
+    pub fn own_service(&self, sh: &Shared, client_id: &str, kind: &str) -> String {
+        let registered = self.map.get(client_id).and_then(|b| {
+            let of_kind = |s: &&Value| s["types"].as_array().is_some_and(|t| t.iter().any(|t| t == kind));
+            b.services.iter().find(of_kind).and_then(|s| s["id"].as_str().map(str::to_string))
+        });
+        registered.unwrap_or_else(|| own_hip(sh, client_id))
+    }
+
+    /// A service's name: as its client registered it, else its fixture facility's; empty when
+    /// neither names it.
+    pub fn name_of(&self, sh: &Shared, service_id: &str) -> String {
+        let registered = self.map.iter().find_map(|b| {
+            b.services
+                .iter()
+                .find(|s| s["id"] == service_id)
+                .and_then(|s| s["name"].as_str().map(str::to_string))
+        });
+        registered
+            .or_else(|| {
+                sh.fixtures.facilities.iter().find(|f| f.hip_id == service_id).map(|f| f.name.clone())
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// Refuses a service id that is not one of the calling client's, naming `field`.

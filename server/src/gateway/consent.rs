@@ -186,8 +186,7 @@ pub fn grant(
     }
     let version = g.version.unwrap_or_else(|| bridges.version_of(sh, g.hip));
     let id = Uuid::new_v4();
-    let hip_name =
-        sh.fixtures.facilities.iter().find(|f| f.hip_id == g.hip).map(|f| f.name.clone()).unwrap_or_default();
+    let hip_name = bridges.name_of(sh, g.hip);
     let care_contexts: Vec<Value> =
         contexts.iter().map(|(p, r)| json!({"patientReference": p, "careContextReference": r})).collect();
     let mut detail = json!({

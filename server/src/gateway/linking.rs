@@ -20,7 +20,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::bridges::{self, own_hip, require_own, Bridges};
+use super::bridges::{self, require_own, Bridges};
 use super::envelope::{
     accepted, require_cm_id, timestamp, Code, Hygiene, Version, ALREADY_LINKED, BAD_REQUEST, GENERIC,
     INVALID_LINK_TOKEN, NOT_FOUND, TOKEN_LIMIT,
@@ -261,7 +261,7 @@ fn link_with_token(
     match verdict {
         Ok((address, hip)) => (hip, Ok(address)),
         Err((hip, code, message)) => {
-            (if hip.is_empty() { own_hip(sh, me) } else { hip }, Err((code, message)))
+            (if hip.is_empty() { bridges.own_service(sh, me, "HIP") } else { hip }, Err((code, message)))
         }
     }
 }

@@ -16,7 +16,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::bridges::{self, own_hip, require_own, Bridges};
+use super::bridges::{self, require_own, Bridges};
 use super::envelope::{accepted, require_cm_id, timestamp, Hygiene, Version, AUTH_CONFIRM, NOT_FOUND};
 use super::linking::{link_token, token_expiry};
 use super::sessions::caller;
@@ -301,7 +301,7 @@ pub async fn confirm(
         Ok(v) => v,
         Err(e) if e.status == StatusCode::FORBIDDEN => return Err(e),
         Err(e) => (
-            Requester { kind: "HIP".into(), id: own_hip(&sh, &me) },
+            Requester { kind: "HIP".into(), id: bridges.own_service(&sh, &me, "HIP") },
             Err(format!("Invalid auth confirm request: {}", e.message)),
         ),
     };

@@ -11,7 +11,7 @@ use super::{ConsentRequests, ARTEFACT_NOT_FOUND, ON_FETCH, ON_STATUS, REQUEST_NO
 use crate::body::{header, JsonBody};
 use crate::callbacks::Receiver;
 use crate::error::ApiResult;
-use crate::gateway::bridges::{self, own_hip, Bridges};
+use crate::gateway::bridges::{self, Bridges};
 use crate::gateway::consent::signature;
 use crate::gateway::envelope::{accepted, Hygiene};
 use crate::gateway::sessions::caller;
@@ -37,7 +37,9 @@ pub async fn status(
             let list: Vec<Value> = artefacts.iter().map(|a| json!({"id": a})).collect();
             (hiu, Ok(json!({"id": id, "status": status, "consentArtefacts": list})))
         }
-        None => (asker(&sh, &req), Err((REQUEST_NOT_FOUND, format!("Consent request {id} not found")))),
+        None => {
+            (asker(&sh, &bridges, &req), Err((REQUEST_NOT_FOUND, format!("Consent request {id} not found"))))
+        }
     };
     let cb = version.answer(ON_STATUS, answers, sh.clock.now(), "consentRequest", outcome);
     bridges::send(&sh, &bridges, (Receiver::Hiu, &hiu), cb, Vec::new());
@@ -65,7 +67,10 @@ pub async fn fetch(
             requests.artefacts.update(id, |a| a.fetched = true);
             (hiu, Ok(json!({"status": status, "consentDetail": detail, "signature": signature(&detail)})))
         }
-        None => (asker(&sh, &req), Err((ARTEFACT_NOT_FOUND, format!("Consent artefact {id} not found")))),
+        None => (
+            asker(&sh, &bridges, &req),
+            Err((ARTEFACT_NOT_FOUND, format!("Consent artefact {id} not found"))),
+        ),
     };
     let cb = version.answer(ON_FETCH, answers, now, "consent", outcome);
     bridges::send(&sh, &bridges, (Receiver::Hiu, &hiu), cb, Vec::new());
@@ -74,6 +79,8 @@ pub async fn fetch(
 
 /// The HIU an answer about nothing it holds goes to: the one named in `X-HIU-ID`, else the
 /// caller's own facility.
-fn asker(sh: &Shared, req: &HttpRequest) -> String {
-    header(req, "X-HIU-ID").map(str::to_string).unwrap_or_else(|| own_hip(sh, &caller(req)))
+fn asker(sh: &Shared, bridges: &Bridges, req: &HttpRequest) -> String {
+    header(req, "X-HIU-ID")
+        .map(str::to_string)
+        .unwrap_or_else(|| bridges.own_service(sh, &caller(req), "HIU"))
 }

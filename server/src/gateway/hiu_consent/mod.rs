@@ -528,7 +528,7 @@ fn grant_artefacts(p: &Parts, id: Uuid, now: Millis) -> Vec<Uuid> {
         let from = first.max(range.0);
         let to = (last + DAY).min(range.1).max(from + 1);
         let artefact_id = Uuid::new_v4();
-        let hip_name = p.sh.fixtures.facilities.iter().find(|f| f.hip_id == hip_id).map(|f| f.name.clone());
+        let hip_name = p.bridges.name_of(&p.sh, &hip_id);
         let care_contexts: Vec<Value> = records
             .iter()
             .map(|r| {
