@@ -191,6 +191,9 @@ impl Sandbox {
             HttpServer::new(move || app(app_state.clone(), app_workspaces.clone(), console.clone()))
                 .disable_signals()
                 .shutdown_timeout(5)
+                // Idle connections are kept 75 s (as nginx and load balancers in front of
+                // gateways do), so a client's pool rarely reuses one the server is closing.
+                .keep_alive(Duration::from_secs(75))
                 .bind(config.addr)?;
         if config.workers > 0 {
             server = server.workers(config.workers);

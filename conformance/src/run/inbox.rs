@@ -2,6 +2,7 @@
 //! the role the runner plays (callbacks to a client's or HIP's bridge), answers them 202 and keeps
 //! them for the steps that wait for them.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,10 @@ struct Message {
 #[derive(Clone, Default)]
 pub(crate) struct Inbox {
     messages: Arc<Mutex<Vec<Message>>>,
+    /// (path, request id) of every message kept in this run: a sender's retry of a message it
+    /// timed out on (the gateway delivers at least once) is answered and dropped, so it cannot
+    /// stand in for a later message to the same path.
+    seen: Arc<Mutex<HashSet<(String, String)>>>,
 }
 
 /// A started inbox: its URL (the bridge URL scenarios register) and its messages.
@@ -73,6 +78,18 @@ async fn receive(inbox: web::Data<Inbox>, req: HttpRequest, body: web::Bytes) ->
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
         .collect();
     let body = json_or_text(&body);
+    let id = req
+        .headers()
+        .get("REQUEST-ID")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| body["requestId"].as_str().map(str::to_string));
+    if let Some(id) = id {
+        let first = inbox.seen.lock().unwrap_or_else(|e| e.into_inner()).insert((req.path().to_string(), id));
+        if !first {
+            return HttpResponse::Accepted().finish();
+        }
+    }
     let msg = Message {
         method: req.method().to_string(),
         path: req.path().to_string(),
@@ -147,5 +164,34 @@ pub(crate) async fn exchange(
                 .values(Some(format!("{} {path}", request.method)), Some(seen));
             Err(Halt { failure: Box::new(failure), shown_request: Some(Box::new(shown_request)) })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_retried_message_is_kept_once() {
+        let running = start().await.unwrap();
+        let http = reqwest::Client::new();
+        let url = format!("{}/v0.5/patients/profile/share", running.url);
+        let body = json!({"requestId": "5f0c1c2e-0000-4000-8000-000000000001"});
+        for _ in 0..2 {
+            let r = http.post(&url).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 202);
+        }
+        // Another message to the same path, and the same id at another path, are kept.
+        let other = json!({"requestId": "5f0c1c2e-0000-4000-8000-000000000002"});
+        http.post(&url).json(&other).send().await.unwrap();
+        let elsewhere = format!("{}/v0.5/users/auth/on-init", running.url);
+        http.post(&elsewhere).json(&body).send().await.unwrap();
+        let within = Duration::from_millis(200);
+        let path = "/v0.5/patients/profile/share";
+        assert_eq!(running.inbox.take(path, within).await.unwrap().body, body);
+        assert_eq!(running.inbox.take(path, within).await.unwrap().body, other);
+        assert!(running.inbox.take(path, within).await.is_err(), "the retry was kept");
+        assert!(running.inbox.take("/v0.5/users/auth/on-init", within).await.is_ok());
+        running.stop().await;
     }
 }

@@ -86,8 +86,14 @@ pub async fn run_with(
     harness: Option<&Harness>,
 ) -> std::io::Result<RunReport> {
     let inbox = inbox::start().await?;
-    let http =
-        reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(std::io::Error::other)?;
+    // An idle pooled connection is dropped after 4 s, before a server with the common 5 s
+    // keep-alive closes it: reusing one the server is closing fails the request ("connection
+    // closed before message completed").
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(4))
+        .build()
+        .map_err(std::io::Error::other)?;
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut results = Vec::new();
