@@ -167,6 +167,7 @@ pub async fn check(mut args: CheckArgs) -> ExitCode {
             }
         }
     };
+    let target = Target { patience: args.patience, ..target };
     let result = abdm_conformance::run::run_with(&scenarios, &target, harness.as_ref()).await;
     if let Some(s) = embedded {
         s.stop().await;
@@ -238,6 +239,7 @@ async fn url_target(args: &CheckArgs) -> Result<Target, String> {
             fixture: json!({}),
             mode: abdm_conformance::run::Mode::Gateway,
             hip_url: None,
+            patience: 1.0,
         },
     };
     for (key, value) in [

@@ -95,6 +95,9 @@ struct CheckArgs {
     /// Keep the run's workspace afterwards, to look at its journal and outcomes.
     #[arg(long)]
     keep_workspace: bool,
+    /// Wait this many times each step's `within` for callbacks (a busy shared server).
+    #[arg(long, default_value_t = 1.0, value_parser = patience)]
+    patience: f64,
     /// Judge a HIP at this URL: the runner hosts the gateway (at --gateway-addr), registers the
     /// HIP as the bridge and runs the HIP scenarios (tag hip, or hip-v3 with --hip-version v3).
     #[arg(long, value_name = "URL", conflicts_with_all = ["client", "hiu"])]
@@ -180,6 +183,14 @@ impl HieVersion {
             HieVersion::V05 => role.to_string(),
             HieVersion::V3 => format!("{role}-v3"),
         }
+    }
+}
+
+/// `--patience`: a factor of at least 1.
+fn patience(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() && (1.0..=100.0).contains(&f) => Ok(f),
+        _ => Err(format!("{text:?} is not a factor from 1 to 100")),
     }
 }
 

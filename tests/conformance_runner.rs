@@ -109,6 +109,7 @@ async fn each_kind_of_check_fails_against_a_wrong_peer_with_a_useful_reason() {
         name: url,
         mode: abdm_conformance::run::Mode::Gateway,
         hip_url: None,
+        patience: 1.0,
     };
     let report = run_against_gateway(&[scenario], &target).await.unwrap();
     let steps = &report.scenarios[0].steps;
@@ -290,6 +291,7 @@ fn peer_target(url: &str) -> Target {
         name: url.to_string(),
         mode: abdm_conformance::run::Mode::Gateway,
         hip_url: None,
+        patience: 1.0,
     }
 }
 

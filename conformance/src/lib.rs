@@ -61,6 +61,7 @@ pub fn sandbox_target(base: String, fixtures: &abdm_server::Fixtures, name: &str
         sandbox: true,
         mode: run::Mode::Gateway,
         hip_url: None,
+        patience: 1.0,
     }
 }
 

@@ -3,6 +3,7 @@
 //! them for the steps that wait for them.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,9 +27,16 @@ struct Message {
 }
 
 /// The messages that arrived, shared with the server's handler.
+///
+/// Each scenario gives out a URL of its own (`{url}/s{n}`, [`Running::scenario_url`]): a
+/// callback of an earlier scenario still in flight when the next one began (its reset cannot
+/// recall a delivery under way) arrives under the old prefix and is answered and dropped, so it
+/// cannot stand in for the new scenario's message.
 #[derive(Clone, Default)]
 pub(crate) struct Inbox {
     messages: Arc<Mutex<Vec<Message>>>,
+    /// The scenario whose messages are kept.
+    scenario: Arc<AtomicUsize>,
     /// (path, request id) of every message kept in this run: a sender's retry of a message it
     /// timed out on (the gateway delivers at least once) is answered and dropped, so it cannot
     /// stand in for a later message to the same path.
@@ -45,6 +53,11 @@ pub(crate) struct Running {
 }
 
 impl Running {
+    /// The URL the current scenario gives out as its bridge (`{{inbox.url}}`).
+    pub fn scenario_url(&self) -> String {
+        format!("{}/s{}", self.url, self.inbox.scenario.load(Ordering::SeqCst))
+    }
+
     /// Stops the server.
     pub async fn stop(self) {
         self.handle.stop(false).await;
@@ -84,20 +97,18 @@ async fn receive(inbox: web::Data<Inbox>, req: HttpRequest, body: web::Bytes) ->
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .or_else(|| body["requestId"].as_str().map(str::to_string));
+    // Under the messages' lock, so that a scenario cannot begin between the check and the push.
+    let mut messages = inbox.messages.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(path) = inbox.kept_path(req.path()) else {
+        return HttpResponse::Accepted().finish();
+    };
     if let Some(id) = id {
-        let first = inbox.seen.lock().unwrap_or_else(|e| e.into_inner()).insert((req.path().to_string(), id));
+        let first = inbox.seen.lock().unwrap_or_else(|e| e.into_inner()).insert((path.clone(), id));
         if !first {
             return HttpResponse::Accepted().finish();
         }
     }
-    let msg = Message {
-        method: req.method().to_string(),
-        path: req.path().to_string(),
-        headers,
-        body,
-        taken: false,
-    };
-    inbox.messages.lock().unwrap_or_else(|e| e.into_inner()).push(msg);
+    messages.push(Message { method: req.method().to_string(), path, headers, body, taken: false });
     HttpResponse::Accepted().finish()
 }
 
@@ -121,9 +132,24 @@ impl Inbox {
         }
     }
 
-    /// Forgets every message (between scenarios).
-    pub fn clear(&self) {
-        self.messages.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    /// Forgets every message and moves on to the next scenario's URL (between scenarios).
+    pub fn next_scenario(&self) {
+        let mut messages = self.messages.lock().unwrap_or_else(|e| e.into_inner());
+        self.scenario.fetch_add(1, Ordering::SeqCst);
+        messages.clear();
+    }
+
+    /// The path a message to `path` is kept under: without the current scenario's prefix, or
+    /// as it is when it has none; `None` for another scenario's.
+    fn kept_path(&self, path: &str) -> Option<String> {
+        let Some((n, rest)) = path.strip_prefix("/s").and_then(|p| p.split_once('/')) else {
+            return Some(path.to_string());
+        };
+        match n.parse::<usize>() {
+            Ok(n) if n == self.scenario.load(Ordering::SeqCst) => Some(format!("/{rest}")),
+            Ok(_) => None,
+            Err(_) => Some(path.to_string()),
+        }
     }
 }
 
@@ -138,7 +164,8 @@ pub(crate) async fn exchange(
 ) -> Result<Exchange, Halt> {
     let inbox = &running.inbox;
     let rendered = rendered_path(request, vars)?;
-    let path = match rendered.strip_prefix(&running.url) {
+    let scenario_url = running.scenario_url();
+    let path = match rendered.strip_prefix(&scenario_url).or_else(|| rendered.strip_prefix(&running.url)) {
         Some(rest) if rest.starts_with('/') => rest.to_string(),
         _ => rendered,
     };
@@ -192,6 +219,17 @@ mod tests {
         assert_eq!(running.inbox.take(path, within).await.unwrap().body, other);
         assert!(running.inbox.take(path, within).await.is_err(), "the retry was kept");
         assert!(running.inbox.take("/v0.5/users/auth/on-init", within).await.is_ok());
+        // A message under an earlier scenario's URL is answered and dropped.
+        let earlier = running.scenario_url();
+        running.inbox.next_scenario();
+        let late = json!({"requestId": "5f0c1c2e-0000-4000-8000-000000000003"});
+        let r = http.post(format!("{earlier}/v0.5/patients/profile/share")).json(&late).send().await.unwrap();
+        assert_eq!(r.status(), 202);
+        assert!(running.inbox.take(path, within).await.is_err(), "an earlier scenario's message was kept");
+        let now = json!({"requestId": "5f0c1c2e-0000-4000-8000-000000000004"});
+        let current = format!("{}/v0.5/patients/profile/share", running.scenario_url());
+        http.post(current).json(&now).send().await.unwrap();
+        assert_eq!(running.inbox.take(path, within).await.unwrap().body, now);
         running.stop().await;
     }
 }

@@ -58,6 +58,9 @@ pub struct Target {
     /// In HIP or HIU mode: the URL of the HIP or HIU under test, registered as the bridge
     /// (`{{inbox.url}}`) instead of the runner's inbox.
     pub hip_url: Option<String>,
+    /// How many times a step's `within` to wait for a message (1: as written); more for a
+    /// busy shared server, whose callbacks queue behind other teams'.
+    pub patience: f64,
 }
 
 /// How a target that its own test harness drives is started (`check --hiu-start CMD`): at each
@@ -102,7 +105,7 @@ pub async fn run_with(
         if target.sandbox && target.mode != Mode::Client {
             let _ = http.post(format!("{}/_sandbox/reset", target.base)).send().await;
         }
-        inbox.inbox.clear();
+        inbox.inbox.next_scenario();
         results.push(run_scenario(s, target, harness, &http, &inbox).await);
         if target.sandbox && target.mode == Mode::Hiu {
             settle(&http, &target.base).await;
@@ -215,7 +218,7 @@ fn scenario_vars(s: &Scenario, target: &Target, inbox: &inbox::Running) -> Vars 
     vars.insert("target".into(), values);
     // Where the gateway's messages for the role under test go: the runner's inbox, or the HIP
     // or HIU under test.
-    let bridge = target.hip_url.clone().unwrap_or_else(|| inbox.url.clone());
+    let bridge = target.hip_url.clone().unwrap_or_else(|| inbox.scenario_url());
     vars.insert("inbox".into(), json!({"url": bridge}));
     for (k, v) in &s.vars {
         let rendered = render(v, &vars).unwrap_or_else(|_| v.clone());

@@ -266,7 +266,7 @@ async fn exchange(step: &Step, part: &Part, ctx: &mut Context<'_>) -> Result<Exc
     // A client's traffic was recorded before judging began: nothing more will come.
     let within = match ctx.target.mode {
         Mode::Client => Duration::from_millis(200),
-        _ => Duration::from_secs_f64(step.within.unwrap_or(10.0)),
+        _ => Duration::from_secs_f64(step.within.unwrap_or(10.0) * ctx.target.patience.max(1.0)),
     };
     match part {
         Part::Start => start::exchange(ctx.harness, ctx.target, step, &ctx.vars).await,
