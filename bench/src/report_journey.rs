@@ -194,14 +194,14 @@ pub fn section(r: &Value) -> String {
     }
     let pr = &fid["processes"];
     out += &format!(
-        "\nOne encrypt process of the bundle, as integrators call them from Node and Python (median of {} runs each): `abdm-sandbox fidelius encrypt` {} ms wall, {} ms CPU; fidelius-cli's `java` process {} ms wall, {} ms CPU; ratio {} (wall), {} (CPU).\n",
+        "\nOne encrypt process of the bundle, as integrators call them from Node and Python (median of {} runs each): `abdm-sandbox fidelius encrypt` {} ms wall, {} ms CPU; fidelius-cli's `java` process {} ms wall, {} ms CPU: the jar's process takes {} the wall time and {} the CPU.\n",
         pr["runs"],
         num(&pr["ours"]["wallMsMedian"], 1),
         num(&pr["ours"]["cpuMsMedian"], 1),
         num(&pr["java"]["wallMsMedian"], 0),
         num(&pr["java"]["cpuMsMedian"], 0),
-        x(&xr["fideliusProcessWallOursOverJar"]),
-        x(&xr["fideliusProcessCpuOursOverJar"]),
+        times(&xr["fideliusProcessWallOursOverJar"]),
+        times(&xr["fideliusProcessCpuOursOverJar"]),
     );
     // -- round trips --------------------------------------------------------------------------------
     out += &format!(
@@ -261,6 +261,21 @@ pub fn section(r: &Value) -> String {
             x(&ratio(f(&v["suitesPerMinute"]), one)),
         );
     }
+    for v in suites.iter().filter(|v| v["failed"].as_u64().unwrap_or(0) > 0) {
+        let steps: Vec<String> = v["runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["failedSteps"].as_object().cloned().unwrap_or_default())
+            .map(|(step, n)| format!("{step} ({n}×)"))
+            .collect();
+        out += &format!(
+            "\nWith {} at once, {} of the suites failed; the steps that failed: {}.\n",
+            v["workspaces"],
+            v["failed"],
+            steps.join("; ")
+        );
+    }
     let idle = &ws["idle"];
     out += &format!(
         "\nRSS per idle workspace: {} KB ({} workspaces created by `GET /w/NAME/_sandbox/health`, nothing else done in them: the server's RSS {} before, {} after; {} KB each over the second half), against the whole server's RSS before them, {}: each adds {} % of it.\n",
@@ -273,6 +288,14 @@ pub fn section(r: &Value) -> String {
         num(&json!(f(&xr["idleWorkspaceOverServerIdle"]).map(|v| v * 100.0)), 2),
     );
     out
+}
+
+/// The inverse of a ratio below one, as "N×".
+fn times(ratio: &Value) -> String {
+    match ratio.as_f64() {
+        Some(r) if r > 0.0 => format!("{}×", num(&json!(1.0 / r), 0)),
+        _ => "—".to_string(),
+    }
 }
 
 fn mb(kb: &Value) -> String {

@@ -96,7 +96,7 @@ const FULL: Plan = Plan {
     txns_baseline: 10_000,
     txns_concurrency: 64,
     memory_cycles: 3,
-    wait_budget_seconds: 240,
+    wait_budget_seconds: 480,
 };
 
 const SMOKE: Plan = Plan {

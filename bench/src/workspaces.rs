@@ -2,6 +2,7 @@
 //! once (`abdm-sandbox check --gateway URL --workspace NAME`, each run in a workspace of its own,
 //! as a team's CI jobs share a server), and the memory an idle workspace holds.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -24,9 +25,13 @@ pub fn suites(
     for wave in 0..waves.max(1) {
         let r = with_cpu(&srv, || wave_of(sandbox, &gateway, count, wave))?;
         if r["failed"].as_u64() != Some(0) {
+            let steps =
+                r["failedSteps"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>().join("; "));
             problems.push(format!(
-                "workspaces: {count} suites at once: {} failed, first: {}",
-                r["failed"], r["firstFailure"]
+                "workspaces: {count} suites at once: {} failed ({}), steps: {}",
+                r["failed"],
+                r["firstFailure"],
+                steps.unwrap_or_default()
             ));
         }
         runs.push(r);
@@ -40,10 +45,12 @@ pub fn suites(
         .filter_map(|v| v.as_f64())
         .collect();
     suite_ms.sort_by(f64::total_cmp);
+    let failed: u64 = runs.iter().filter_map(|r| r["failed"].as_u64()).sum();
     Ok(json!({
         "workspaces": count,
         "waves": runs.len(),
         "suites": suites,
+        "failed": failed,
         "seconds": wall,
         "suitesPerMinute": if wall > 0.0 { suites / wall * 60.0 } else { 0.0 },
         "serverCpuSeconds": cpu,
@@ -71,6 +78,7 @@ fn wave_of(sandbox: &Path, gateway: &str, count: usize, wave: usize) -> Result<V
         children.push(child);
     }
     let (mut failed, mut first, mut suite_ms) = (0, None, Vec::new());
+    let mut steps: BTreeMap<String, usize> = BTreeMap::new();
     for child in children {
         let out = child.wait_with_output().map_err(|e| format!("check: {e}"))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -84,12 +92,35 @@ fn wave_of(sandbox: &Path, gateway: &str, count: usize, wave: usize) -> Result<V
         if !out.status.success() {
             failed += 1;
             first.get_or_insert(last);
+            for step in failed_steps(&stdout) {
+                *steps.entry(step).or_default() += 1;
+            }
         }
     }
     let seconds = start.elapsed().as_secs_f64();
-    Ok(
-        json!({"suites": count, "failed": failed, "firstFailure": first, "seconds": seconds, "suiteMs": suite_ms}),
-    )
+    Ok(json!({"suites": count, "failed": failed, "firstFailure": first, "failedSteps": steps,
+        "seconds": seconds, "suiteMs": suite_ms}))
+}
+
+/// The steps a runner's output reports failed: `scenario: step: the first line of why`.
+fn failed_steps(stdout: &str) -> Vec<String> {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let mut scenario = "";
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        // A scenario's heading: "id — title (file)", not indented.
+        if !line.starts_with(' ') && line.contains(" — ") {
+            scenario = line.split(" — ").next().unwrap_or_default();
+        }
+        let Some(rest) = line.trim_start().strip_prefix("FAIL ") else { continue };
+        // "S.No 3    Mandatory The step's name      12.3 ms"
+        let rest = rest.trim();
+        let step =
+            rest.strip_suffix(" ms").and_then(|r| r.rsplit_once(' ')).map_or(rest, |(r, _)| r.trim_end());
+        let why: String = lines.get(i + 1).map(|l| l.trim()).unwrap_or_default().chars().take(200).collect();
+        out.push(format!("{scenario}: {step}: {why}"));
+    }
+    out
 }
 
 /// RSS of a fresh server (`default` touched), then with `count / 2` and `count` idle workspaces
@@ -131,4 +162,18 @@ pub fn idle_rss(sandbox: &Path, count: usize) -> Result<Value, String> {
         "perWorkspaceKb": per(rss_all, rss0, count),
         "perWorkspaceSecondHalfKb": per(rss_all, rss_half, count - half),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failed_steps;
+
+    #[test]
+    fn failed_steps_name_the_scenario_the_step_and_why() {
+        let out = "run\n\nshare-profile-hip-qr — Profile share (scenarios/s.yaml)\n  PASS   S.No 1    Mandatory First      1.0 ms\n  FAIL   S.No 2    Mandatory The HIP answers on-share     30012.5 ms\n         no on-share within 30 s\n  1 passed, 1 failed\n";
+        assert_eq!(
+            failed_steps(out),
+            ["share-profile-hip-qr: S.No 2    Mandatory The HIP answers on-share: no on-share within 30 s"]
+        );
+    }
 }
