@@ -1,6 +1,8 @@
 //! `abdm-bench`: the benchmark suite of abdm-sandbox (`bench/run` builds it and calls `suite`),
-//! its load drivers (HPR flows, profile-share round trips, live transactions), the bare actix-web
-//! server that is the ceiling for this stack, and the fixtures generator the HPR flows need.
+//! its load drivers (HPR flows, profile-share round trips in v0.5 and v3, data-flow round trips
+//! through a HIP and an HIU of their own, live transactions, Fidelius on one thread), the bare
+//! actix-web server that is the ceiling for this stack, and the fixtures generator the HPR flows
+//! need.
 //!
 //! Every driver prints one JSON object on stdout; every address it talks to is on loopback.
 
@@ -10,17 +12,25 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bare;
+mod bundle;
 mod client;
+mod dataflow;
+mod fidelius;
 mod fixtures;
+mod hiu;
 mod hpr;
+mod inbox;
+mod journey;
 mod procs;
 mod report;
+mod report_journey;
 mod session;
 mod share;
 mod stats;
 mod suite;
 mod tools;
 mod txns;
+mod workspaces;
 
 #[derive(Parser)]
 #[command(name = "abdm-bench", about = "Benchmarks of abdm-sandbox (bench/run drives them)")]
@@ -63,6 +73,17 @@ enum Command {
     Hpr(hpr::Args),
     /// Profile-share round trips: trigger → share to a local HIP → on-share accepted.
     Share(share::Args),
+    /// Data-flow round trips through a local HIP: grant → HI request → encrypted push → notify.
+    Dataflow(dataflow::Args),
+    /// HIU round trips: consent request → grant → fetch → HI request → push decrypted → notify.
+    Hiu(hiu::Args),
+    /// Fidelius encrypt and decrypt of a bundle on one thread, with the sandbox's module.
+    Fidelius(fidelius::Args),
+    /// RS256 signatures with the gateway key on one thread: aws-lc and RustCrypto's rsa.
+    Sign {
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+    },
     /// Start many HPR transactions (generateOtp) and leave them live.
     Txns(txns::Args),
 }
@@ -79,6 +100,12 @@ fn main() -> ExitCode {
         Command::Hpr(args) => runtime(args.threads).and_then(|rt| rt.block_on(hpr::run(args))).map(print),
         Command::Share(args) => runtime(args.threads).and_then(|rt| rt.block_on(share::run(args))).map(print),
         Command::Txns(args) => runtime(args.threads).and_then(|rt| rt.block_on(txns::run(args))).map(print),
+        Command::Dataflow(args) => {
+            runtime(args.threads).and_then(|rt| rt.block_on(dataflow::run(args))).map(print)
+        }
+        Command::Hiu(args) => runtime(args.threads).and_then(|rt| rt.block_on(hiu::run(args))).map(print),
+        Command::Fidelius(args) => fidelius::run(args).map(print),
+        Command::Sign { seconds } => session::signing(seconds).map(print),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -36,7 +36,7 @@ pub fn ratios(r: &Value) -> Value {
         let m = &r["certsRoundRatios"][k]["median"];
         m.as_f64().map(|v| json!((v * 100.0).round() / 100.0))
     };
-    json!({
+    let mut all = json!({
         "certsRpsOursOverBare": rounds("oursOverBare").unwrap_or_else(|| ratio(rps("sandbox"), rps("bare"))),
         "certsRpsOursOverWireMock": rounds("oursOverWireMock").unwrap_or_else(|| ratio(rps("sandbox"), rps("wiremock"))),
         "certsP50OursOverBare": ratio(p50("sandbox"), p50("bare")),
@@ -47,10 +47,21 @@ pub fn ratios(r: &Value) -> Value {
         "loadedRssOursOverWireMock": ratio(loaded("sandbox"), loaded("wiremock")),
         "idleRssOursOverBare": ratio(idle("sandbox"), idle("bare")),
         "startupOursOverWireMock": ratio(f(&r["startup"]["medianMs"]), f(&r["wiremock"]["startupMs"])),
-    })
+    });
+    if let (Some(all), Value::Object(more)) = (all.as_object_mut(), crate::report_journey::ratios(r)) {
+        all.extend(more);
+    }
+    all
 }
 
-fn target(id: &str, what: &str, goal: &str, value: Value, shown: String, met: Option<bool>) -> Value {
+pub(crate) fn target(
+    id: &str,
+    what: &str,
+    goal: &str,
+    value: Value,
+    shown: String,
+    met: Option<bool>,
+) -> Value {
     json!({"id": id, "what": what, "target": goal, "value": value, "measured": shown, "met": met})
 }
 
@@ -76,7 +87,7 @@ pub fn targets(r: &Value) -> Value {
         Some(v) => format!("{v:.digits$}{unit}"),
         None => "not measured".to_string(),
     };
-    json!([
+    let mut all = vec![
         target(
             "certs-vs-bare",
             "GET certs throughput, journal on, vs bare actix-web",
@@ -148,10 +159,12 @@ pub fn targets(r: &Value) -> Value {
                 _ => None,
             },
         ),
-    ])
+    ];
+    all.extend(crate::report_journey::targets(r));
+    json!(all)
 }
 
-fn num(v: &Value, digits: usize) -> String {
+pub(crate) fn num(v: &Value, digits: usize) -> String {
     match v.as_f64() {
         Some(x) => {
             let s = format!("{x:.digits$}");
@@ -194,14 +207,14 @@ fn cpu_capacity(v: &Value, count: &Value, cores: f64) -> String {
 }
 
 /// Server CPU per operation, in microseconds: `serverCpuSeconds` over `count`.
-fn cpu_per(v: &Value, count: &Value) -> String {
+pub(crate) fn cpu_per(v: &Value, count: &Value) -> String {
     match (v["serverCpuSeconds"].as_f64(), count.as_f64()) {
         (Some(cpu), Some(n)) if n > 0.0 => format!("{} µs", num(&json!(cpu / n * 1e6), 0)),
         _ => "—".to_string(),
     }
 }
 
-fn x(v: &Value) -> String {
+pub(crate) fn x(v: &Value) -> String {
     match v.as_f64() {
         Some(r) => format!("{r:.2}×"),
         None => "—".to_string(),
@@ -323,10 +336,10 @@ pub fn section(r: &Value) -> String {
         cpu_capacity(h, &h["flows"], cores)
     );
     out += &format!(
-        "| (d) share-profile round trip (trigger → share to a local HIP → on-share accepted), {} in flight (best of {} rounds × {} s) | {} /s | {} ms | {} ms | {} |\n",
+        "| (d) share-profile round trip, v0.5 (trigger → share to a local HIP → on-share accepted), {} in flight (best of {} rounds × {} s; v3 below) | {} /s | {} ms | {} ms | {} |\n",
         sh["concurrency"],
         sh["rounds"].as_array().map_or(1, Vec::len),
-        s["roundSeconds"],
+        s["journeyRoundSeconds"],
         num(&sh["perSecond"], 0),
         num(&sh["latencyMs"]["p50"], 2),
         num(&sh["latencyMs"]["p99"], 2),
@@ -372,6 +385,7 @@ pub fn section(r: &Value) -> String {
         "| conformance suite, `abdm-sandbox check --no-color` (runner's total) | {} ms | | | |\n",
         num(&r["conformance"]["runnerTotalMs"], 1)
     );
+    out += &crate::report_journey::section(r);
     out += "\nTargets:\n\n| target | goal | measured | met |\n|---|---|---:|---|\n";
     for t in r["targets"].as_array().into_iter().flatten() {
         let met = match t["met"].as_bool() {
@@ -445,6 +459,9 @@ fn measured(r: &Value, key: &str) -> Vec<f64> {
         }
     }
     out.extend(r["sandbox"]["sessions"][key].as_f64());
+    for run in crate::report_journey::measured_rounds(r) {
+        out.extend(run[key].as_f64());
+    }
     for c in r["memory"]["cycles"].as_array().into_iter().flatten() {
         out.extend(c["created"][key].as_f64());
     }

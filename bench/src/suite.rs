@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::procs::*;
-use crate::report;
 use crate::stats;
 use crate::tools::*;
+use crate::{journey, report};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -42,6 +42,24 @@ pub struct Args {
     /// wrk connections (one wrk thread).
     #[arg(long, default_value_t = 32)]
     pub connections: u32,
+    /// fidelius-cli 1.2.0's class path (its jar, BouncyCastle, Gson); omitted: the reference
+    /// jar is skipped.
+    #[arg(long)]
+    pub fidelius_jars: Option<String>,
+    /// The directory where bench/java/FideliusBench.java was compiled; omitted: the warmed-JVM
+    /// measurement is skipped (the jar's processes are still measured).
+    #[arg(long)]
+    pub java_driver: Option<PathBuf>,
+    /// A Python with abdm-ecdh 1.1.0 installed; omitted: abdm-ecdh is skipped.
+    #[arg(long)]
+    pub python: Option<PathBuf>,
+    /// The Python driver.
+    #[arg(long, default_value = "bench/python/fidelius_bench.py")]
+    pub python_script: PathBuf,
+    /// One more argument for the server of the HPR-flow measurement (repeat for several), e.g.
+    /// `--hpr-serve-arg=--state --hpr-serve-arg=FILE`: the same flows against a server run so.
+    #[arg(long, allow_hyphen_values = true)]
+    pub hpr_serve_arg: Vec<String>,
 }
 
 /// Durations and counts of one run.
@@ -55,7 +73,6 @@ struct Plan {
     hpr_warmup: usize,
     hpr_flows_per_round: usize,
     hpr_concurrency: usize,
-    share_concurrency: usize,
     startup_runs: usize,
     txns: usize,
     txns_baseline: usize,
@@ -74,13 +91,12 @@ const FULL: Plan = Plan {
     hpr_warmup: 2_000,
     hpr_flows_per_round: 30_000,
     hpr_concurrency: 64,
-    share_concurrency: 32,
     startup_runs: 20,
     txns: 100_000,
     txns_baseline: 10_000,
     txns_concurrency: 64,
     memory_cycles: 3,
-    wait_budget_seconds: 240,
+    wait_budget_seconds: 480,
 };
 
 const SMOKE: Plan = Plan {
@@ -92,7 +108,6 @@ const SMOKE: Plan = Plan {
     hpr_warmup: 20,
     hpr_flows_per_round: 400,
     hpr_concurrency: 16,
-    share_concurrency: 8,
     startup_runs: 3,
     txns: 2_000,
     txns_baseline: 200,
@@ -238,7 +253,11 @@ pub fn run(args: Args) -> Result<(), String> {
     let professionals = plan.hpr_warmup + plan.rounds * plan.hpr_flows_per_round;
     say(&format!("HPR flows: writing {professionals} professionals"));
     crate::fixtures::write(professionals, &fixtures_file)?;
-    let srv = Proc::sandbox(&sandbox, &["--fixtures".as_ref(), fixtures_file.as_os_str()])?;
+    // The hook for comparing server options on HPR flows: `--hpr-serve-arg` adds arguments to
+    // this server's command line (recorded as `hpr.serveArgs`).
+    let mut serve_args: Vec<&std::ffi::OsStr> = vec!["--fixtures".as_ref(), fixtures_file.as_os_str()];
+    serve_args.extend(args.hpr_serve_arg.iter().map(std::ffi::OsStr::new));
+    let srv = Proc::sandbox(&sandbox, &serve_args)?;
     let base = format!("http://{}", srv.addr);
     let drive = |args: &[String]| driver(&me, args);
     let warm = drive(&[
@@ -269,27 +288,20 @@ pub fn run(args: Args) -> Result<(), String> {
     hpr["rounds"] = json!(hpr_rounds);
     hpr["fixtureProfessionals"] = json!(professionals + 3);
     hpr["serverRssKb"] = json!(srv.rss_kb());
+    hpr["serveArgs"] = json!(args.hpr_serve_arg);
     drop(srv);
 
-    // -- (d) profile-share round trips through a local HIP ----------------------------------------
-    let srv = Proc::sandbox(&sandbox, &[])?;
-    let mut share_rounds = Vec::new();
-    for round in 0..plan.rounds {
-        say(&format!("share-profile round trips: round {}/{}", round + 1, plan.rounds));
-        let r = with_cpu(&srv, || {
-            drive(&[
-                "share".into(),
-                format!("--base=http://{}", srv.addr),
-                format!("--concurrency={}", plan.share_concurrency),
-                format!("--duration={}", plan.round_seconds),
-            ])
-        })?;
-        check_driver("share round trips", &r, "failed", &mut problems);
-        share_rounds.push(r);
-    }
-    let mut share = best_by(&share_rounds, "perSecond");
-    share["rounds"] = json!(share_rounds);
-    drop(srv);
+    // -- (d) profile-share round trips through a local HIP, v0.5 and v3 in turn ----------------
+    let ctx = journey::Ctx {
+        me: &me,
+        sandbox: &sandbox,
+        work: &work,
+        plan: if args.smoke { journey::SMOKE } else { journey::FULL },
+        jars: args.fidelius_jars.clone(),
+        java_driver: args.java_driver.clone(),
+        python: args.python.clone().map(|p| (p, args.python_script.clone())),
+    };
+    let (share, share_v3, share_ratios) = journey::shares(&ctx, &mut problems)?;
 
     // -- start-up time to ready ---------------------------------------------------------------------
     say("start-up");
@@ -391,6 +403,10 @@ pub fn run(args: Args) -> Result<(), String> {
         problems.push(format!("conformance: {}", conformance["summary"]));
     }
 
+    // -- the second half: signing, Fidelius, data flows, workspaces --------------------------------
+    let signing = journey::signing(&ctx)?;
+    let second = journey::run(&ctx, &mut problems)?;
+
     let results = json!({
         "mode": if args.smoke { "smoke" } else { "full" },
         "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -403,7 +419,10 @@ pub fn run(args: Args) -> Result<(), String> {
             "certsRounds": plan.rounds,
             "roundSeconds": plan.round_seconds,
             "hprConcurrency": plan.hpr_concurrency,
-            "shareConcurrency": plan.share_concurrency,
+            "shareConcurrency": ctx.plan.concurrency,
+            "journeyConcurrency": ctx.plan.concurrency,
+            "journeyRounds": ctx.plan.rounds,
+            "journeyRoundSeconds": ctx.plan.round_seconds,
             "transactionsConcurrency": plan.txns_concurrency,
             "sandboxWorkers": "one per core (serve's default)",
             "journalSize": 5000,
@@ -414,6 +433,13 @@ pub fn run(args: Args) -> Result<(), String> {
         "wiremock": wiremock,
         "hpr": hpr,
         "share": share,
+        "shareV3": share_v3,
+        "shareRatios": share_ratios,
+        "signing": signing,
+        "fidelius": second["fidelius"],
+        "dataflow": second["dataflow"],
+        "hiu": second["hiu"],
+        "workspaces": second["workspaces"],
         "startup": startup,
         "memory": memory,
         "conformance": conformance,

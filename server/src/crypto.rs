@@ -113,10 +113,15 @@ pub static GATEWAY_KEY: Key = Key::new(include_str!("../../fixtures/keys/gateway
 pub const GATEWAY_KID: &str = "sbx-gateway-test-key-1";
 const GATEWAY_CERT: &str = include_str!("../../fixtures/keys/gateway-jwt.test-only.crt");
 
-fn encoding_key() -> &'static jsonwebtoken::EncodingKey {
-    static KEY: OnceLock<jsonwebtoken::EncodingKey> = OnceLock::new();
+/// The gateway key parsed once for aws-lc's RSA (its Montgomery constants and CRT parameters
+/// kept), so a signature costs the private-key operation alone. jsonwebtoken's own signer parses
+/// the DER key again on every call.
+fn signing_key() -> &'static aws_lc_rs::signature::RsaKeyPair {
+    static KEY: OnceLock<aws_lc_rs::signature::RsaKeyPair> = OnceLock::new();
     KEY.get_or_init(|| {
-        jsonwebtoken::EncodingKey::from_rsa_pem(GATEWAY_KEY.pem.as_bytes()).expect("the gateway key is PEM")
+        let der: String = GATEWAY_KEY.pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = B64.decode(der).expect("the gateway key is PEM");
+        aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&der).expect("the gateway key is PKCS#8 RSA")
     })
 }
 
@@ -137,11 +142,34 @@ fn gateway_components() -> (String, String) {
 }
 
 /// Signs claims with the gateway key: RS256 for session and callback tokens, RS512 for linking
-/// tokens (as the sandbox's are).
+/// tokens (as the sandbox's are). The token is the JWS compact form jsonwebtoken writes (the same
+/// header, `{"typ":"JWT","alg":..,"kid":..}`), verifiable with the JWKS of `certs`.
 pub fn sign(claims: &serde_json::Value, algorithm: jsonwebtoken::Algorithm) -> String {
+    use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RSA_PKCS1_SHA384, RSA_PKCS1_SHA512};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::Algorithm::{RS256, RS384, RS512};
+    // The gateway key is RSA: PKCS#1 v1.5 with SHA-256 unless SHA-384 or SHA-512 is asked for.
+    let (algorithm, padding) = match algorithm {
+        RS384 => (RS384, &RSA_PKCS1_SHA384),
+        RS512 => (RS512, &RSA_PKCS1_SHA512),
+        _ => (RS256, &RSA_PKCS1_SHA256),
+    };
     let mut header = jsonwebtoken::Header::new(algorithm);
     header.kid = Some(GATEWAY_KID.to_string());
-    jsonwebtoken::encode(&header, claims, encoding_key()).expect("signing with a valid key cannot fail")
+    // Serialising a header and a JSON value cannot fail.
+    let header = serde_json::to_vec(&header).unwrap_or_default();
+    let claims = serde_json::to_vec(claims).unwrap_or_default();
+    let mut message = URL_SAFE_NO_PAD.encode(header);
+    message.push('.');
+    message.push_str(&URL_SAFE_NO_PAD.encode(claims));
+    let key = signing_key();
+    let mut signature = vec![0; key.public_modulus_len()];
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    key.sign(padding, &rng, message.as_bytes(), &mut signature)
+        .expect("signing with a valid key cannot fail");
+    message.push('.');
+    message.push_str(&URL_SAFE_NO_PAD.encode(signature));
+    message
 }
 
 /// The secret of refresh tokens. Keycloak signs refresh tokens HS256 with a realm secret (only
@@ -226,6 +254,37 @@ mod tests {
         }
         .unwrap();
         B64.encode(bytes)
+    }
+
+    #[test]
+    fn gateway_tokens_verify_with_the_jwks_key_and_keep_jsonwebtoken_header() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let claims = serde_json::json!({"sub": "x", "exp": 4_102_444_800i64, "aud": "account"});
+        let jwk = &jwks()["keys"][0];
+        let key = jsonwebtoken::DecodingKey::from_rsa_components(
+            jwk["n"].as_str().unwrap(),
+            jwk["e"].as_str().unwrap(),
+        )
+        .unwrap();
+        for alg in [jsonwebtoken::Algorithm::RS256, jsonwebtoken::Algorithm::RS512] {
+            let token = sign(&claims, alg);
+            let mut validation = jsonwebtoken::Validation::new(alg);
+            validation.set_audience(&["account"]);
+            let data = jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation).unwrap();
+            assert_eq!(data.claims, claims);
+            assert_eq!(data.header.kid.as_deref(), Some(GATEWAY_KID));
+            let head = token.split('.').next().unwrap();
+            let head: serde_json::Value =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(head).unwrap()).unwrap();
+            assert_eq!(
+                head,
+                serde_json::json!({"typ": "JWT", "alg": format!("{alg:?}"), "kid": GATEWAY_KID})
+            );
+            assert_eq!(verify(&token, alg).unwrap(), claims);
+        }
+        let mut tampered = sign(&claims, jsonwebtoken::Algorithm::RS256);
+        tampered.insert(tampered.find('.').unwrap() + 2, 'A');
+        assert!(verify(&tampered, jsonwebtoken::Algorithm::RS256).is_err());
     }
 
     #[test]

@@ -12,7 +12,9 @@ use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::envelope::{not_yours, version_of, Message, Version};
+use uuid::Uuid;
+
+use super::envelope::{not_yours, version_of, Hygiene, Message, Version};
 use super::sessions::caller;
 use crate::body::{JsonBody, Obj};
 use crate::callbacks::{Callback, OnDelivered, Receiver};
@@ -170,7 +172,7 @@ pub fn send(
     msg: Message,
     then: Vec<Message>,
 ) -> Option<String> {
-    send_all(sh, bridges, receiver, msg, then, None)
+    send_all(sh, bridges, receiver, msg, (then, None), None)
 }
 
 /// [`send`] one message, telling `told` how its delivery went.
@@ -181,7 +183,22 @@ pub fn send_told(
     msg: Message,
     told: Option<OnDelivered>,
 ) -> Option<String> {
-    send_all(sh, bridges, receiver, msg, Vec::new(), told)
+    send_all(sh, bridges, receiver, msg, (Vec::new(), told), None)
+}
+
+/// [`send`], with `told`, the gateway expecting the receiving client to answer request
+/// `expects` (the id of `msg` or of one of the `then` messages). The answer is expected before
+/// anything is queued: the dispatcher may deliver at once on another thread, and a receiver that
+/// answers at once must find its request known.
+pub fn send_expecting(
+    sh: &Shared,
+    bridges: &Bridges,
+    (hygiene, expects): (&Hygiene, Uuid),
+    receiver: (Receiver, &str),
+    msg: Message,
+    (then, told): (Vec<Message>, Option<OnDelivered>),
+) -> Option<String> {
+    send_all(sh, bridges, receiver, msg, (then, told), Some((hygiene, expects)))
 }
 
 fn send_all(
@@ -189,8 +206,8 @@ fn send_all(
     bridges: &Bridges,
     (receiver, receiver_id): (Receiver, &str),
     msg: Message,
-    then: Vec<Message>,
-    told: Option<OnDelivered>,
+    (then, told): (Vec<Message>, Option<OnDelivered>),
+    expects: Option<(&Hygiene, Uuid)>,
 ) -> Option<String> {
     let client = bridges.owner_of(sh, receiver_id);
     let Some(base) = client.as_ref().and_then(|c| bridges.url_of(c)) else {
@@ -198,6 +215,9 @@ fn send_all(
         sh.callbacks.not_sent(&msg.path, &msg.body, why);
         return None;
     };
+    if let (Some((hygiene, id)), Some(client)) = (expects, &client) {
+        hygiene.expect_answer(id, client);
+    }
     let callback = |m: Message, then: Option<Box<Callback>>| Callback {
         base: base.clone(),
         path: m.path,

@@ -242,13 +242,13 @@ pub fn notify(
     let paths = ("/v0.5/consents/hip/notify", "/api/v3/consent/request/hip/notify");
     let msg = version.message(paths, None, now, payload);
     let request_id = msg.request_id;
-    if let Some(client) = bridges::send(sh, bridges, (Receiver::Hip, &hip), msg, Vec::new()) {
-        hygiene.expect_answer(request_id, &client);
-    }
+    // Recorded before it is sent: the HIP may answer before this call returns.
     consents.by_request.insert(request_id, (id, index));
     consents.store.update(id, |c| {
         c.notifies.push(json!({"status": status, "requestId": request_id, "sentAt": iso(now), "ack": null, "problems": []}))
     });
+    let answered = (hygiene, request_id);
+    bridges::send_expecting(sh, bridges, answered, (Receiver::Hip, &hip), msg, (Vec::new(), None));
     Ok(request_id)
 }
 

@@ -193,9 +193,8 @@ pub fn request(
     };
     transfers.store.insert_with_id(id, transfer, now);
     transfers.by_request.insert(request_id, id);
-    if let Some(client) = bridges::send(sh, bridges, (Receiver::Hip, &hip), msg, Vec::new()) {
-        hygiene.expect_answer(request_id, &client);
-    }
+    let answered = (hygiene, request_id);
+    bridges::send_expecting(sh, bridges, answered, (Receiver::Hip, &hip), msg, (Vec::new(), None));
     Ok(json!({"transactionId": id, "requestId": request_id}))
 }
 

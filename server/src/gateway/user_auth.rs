@@ -201,10 +201,13 @@ pub async fn init(
         granted["status"] = json!("GRANTED");
         then.push(Version::V05.message(NOTIFY, None, now, json!({"auth": granted})));
     }
-    let notify = then.first().map(|m| m.request_id);
-    if let (Some(client), Some(id)) = (bridges::send(&sh, &bridges, requester.receiver(), cb, then), notify) {
-        hygiene.expect_answer(id, &client);
-    }
+    match then.first().map(|m| m.request_id) {
+        Some(notify) => {
+            let answered = (hygiene.as_ref(), notify);
+            bridges::send_expecting(&sh, &bridges, answered, requester.receiver(), cb, (then, None))
+        }
+        None => bridges::send(&sh, &bridges, requester.receiver(), cb, then),
+    };
     Ok(accepted())
 }
 

@@ -596,9 +596,15 @@ fn notify(p: &Parts, id: Uuid, status: &'static str, artefacts: &[Uuid]) {
             }
         });
     });
-    if let Some(client) = bridges::send_told(&p.sh, &p.bridges, (Receiver::Hiu, &hiu), msg, Some(told)) {
-        p.hygiene.expect_answer(request_id, &client);
-    }
+    let answered = (p.hygiene.as_ref(), request_id);
+    bridges::send_expecting(
+        &p.sh,
+        &p.bridges,
+        answered,
+        (Receiver::Hiu, &hiu),
+        msg,
+        (Vec::new(), Some(told)),
+    );
 }
 
 /// Expires every granted artefact past its erase date and notifies its HIU (EXPIRED); returns
