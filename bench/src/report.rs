@@ -335,6 +335,18 @@ pub fn section(r: &Value) -> String {
         num(&h["flowLatencyMs"]["p99"], 2),
         cpu_capacity(h, &h["flows"], cores)
     );
+    let hs = &h["withState"];
+    if hs.is_object() {
+        out += &format!(
+            "| (c′) the same HPR flows with `serve --state FILE` (each created account written to SQLite before create answers; {} KB file and log at the end) | {} flows/s ({} req/s) | {} ms | {} ms | {} |\n",
+            num(&hs["stateFileKb"], 0),
+            num(&hs["flowsPerSecond"], 0),
+            num(&hs["requestsPerSecond"], 0),
+            num(&hs["flowLatencyMs"]["p50"], 2),
+            num(&hs["flowLatencyMs"]["p99"], 2),
+            cpu_capacity(hs, &hs["flows"], cores)
+        );
+    }
     out += &format!(
         "| (d) share-profile round trip, v0.5 (trigger → share to a local HIP → on-share accepted), {} in flight (best of {} rounds × {} s; v3 below) | {} /s | {} ms | {} ms | {} |\n",
         sh["concurrency"],

@@ -73,7 +73,21 @@ pub fn targets(r: &Value) -> Vec<Value> {
     let v3_rate = f(&r["shareRatios"]["perSecond"]["median"]);
     let idle = f(&r["workspaces"]["idle"]["perWorkspaceKb"]);
     let ceiling = ratio(sessions, signing_ceiling(r));
+    let state_ratio = ratio(f(&r["hpr"]["withState"]["flowsPerSecond"]), f(&r["hpr"]["flowsPerSecond"]));
+    let state = f(&state_ratio);
     vec![
+        target(
+            "state-cost",
+            "HPR flows/s with `serve --state FILE` against without: what keeping state costs",
+            "< 20 %",
+            json!(state),
+            format!(
+                "{} flows/s ({} the flows/s without)",
+                state.map_or("not measured".to_string(), |s| format!("{:+.1} %", (s - 1.0) * 100.0)),
+                x(&state_ratio)
+            ),
+            state.map(|s| s > 0.8),
+        ),
         target(
             "sessions",
             "sessions/s (each signs an RS256 access token)",

@@ -257,39 +257,27 @@ pub fn run(args: Args) -> Result<(), String> {
     // this server's command line (recorded as `hpr.serveArgs`).
     let mut serve_args: Vec<&std::ffi::OsStr> = vec!["--fixtures".as_ref(), fixtures_file.as_os_str()];
     serve_args.extend(args.hpr_serve_arg.iter().map(std::ffi::OsStr::new));
-    let srv = Proc::sandbox(&sandbox, &serve_args)?;
-    let base = format!("http://{}", srv.addr);
-    let drive = |args: &[String]| driver(&me, args);
-    let warm = drive(&[
-        "hpr".into(),
-        format!("--base={base}"),
-        "--first=0".into(),
-        format!("--flows={}", plan.hpr_warmup),
-        format!("--concurrency={}", plan.hpr_concurrency),
-    ])?;
-    check_driver("HPR warm-up", &warm, "failed", &mut problems);
-    let mut hpr_rounds = Vec::new();
-    for round in 0..plan.rounds {
-        say(&format!("HPR flows: round {}/{}", round + 1, plan.rounds));
-        let r = with_cpu(&srv, || {
-            drive(&[
-                "hpr".into(),
-                format!("--base={base}"),
-                format!("--first={}", plan.hpr_warmup + round * plan.hpr_flows_per_round),
-                format!("--flows={}", plan.hpr_flows_per_round),
-                format!("--concurrency={}", plan.hpr_concurrency),
-                format!("--duration={}", plan.round_seconds),
-            ])
-        })?;
-        check_driver("HPR flows", &r, "failed", &mut problems);
-        hpr_rounds.push(r);
-    }
-    let mut hpr = best_by(&hpr_rounds, "flowsPerSecond");
-    hpr["rounds"] = json!(hpr_rounds);
+    say("HPR flows");
+    let mut hpr = hpr_flows((&me, &sandbox), &serve_args, plan, &mut problems)?;
     hpr["fixtureProfessionals"] = json!(professionals + 3);
-    hpr["serverRssKb"] = json!(srv.rss_kb());
     hpr["serveArgs"] = json!(args.hpr_serve_arg);
-    drop(srv);
+    // The same flows on a server keeping its state in a fresh SQLite file (`serve --state`):
+    // each created account is written before its create is answered.
+    let state_file = work.join("hpr-state.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", state_file.display()));
+    }
+    say("HPR flows with --state");
+    let with_state_args = [serve_args.as_slice(), &["--state".as_ref(), state_file.as_os_str()]].concat();
+    let mut with_state = hpr_flows((&me, &sandbox), &with_state_args, plan, &mut problems)?;
+    // The database and its write-ahead log (not yet checkpointed into it).
+    let kb: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", state_file.display())).ok())
+        .map(|m| m.len() / 1024)
+        .sum();
+    with_state["stateFileKb"] = json!(kb);
+    hpr["withState"] = with_state;
 
     // -- (d) profile-share round trips through a local HIP, v0.5 and v3 in turn ----------------
     let ctx = journey::Ctx {
@@ -323,6 +311,7 @@ pub fn run(args: Args) -> Result<(), String> {
 
     // -- RSS with many live transactions, and after they expire -----------------------------------
     say("memory: live transactions");
+    let drive = |args: &[String]| driver(&me, args);
     let srv = Proc::sandbox(&sandbox, &[])?;
     let base = format!("http://{}", srv.addr);
     let rss_start = srv.rss_kb();
@@ -475,4 +464,46 @@ pub fn run(args: Args) -> Result<(), String> {
 
 fn say(what: &str) {
     eprintln!("bench: {what}");
+}
+
+/// HPR flows through create against a server started with `serve_args`: a warm-up, then
+/// `plan.rounds` rounds of `plan.round_seconds`; the best round, with every round and the
+/// server's RSS at the end.
+fn hpr_flows(
+    (me, sandbox): (&std::path::Path, &std::path::Path),
+    serve_args: &[&std::ffi::OsStr],
+    plan: Plan,
+    problems: &mut Vec<String>,
+) -> Result<Value, String> {
+    let srv = Proc::sandbox(sandbox, serve_args)?;
+    let base = format!("http://{}", srv.addr);
+    let drive = |args: &[String]| driver(me, args);
+    let warm = drive(&[
+        "hpr".into(),
+        format!("--base={base}"),
+        "--first=0".into(),
+        format!("--flows={}", plan.hpr_warmup),
+        format!("--concurrency={}", plan.hpr_concurrency),
+    ])?;
+    check_driver("HPR warm-up", &warm, "failed", problems);
+    let mut rounds = Vec::new();
+    for round in 0..plan.rounds {
+        say(&format!("HPR flows: round {}/{}", round + 1, plan.rounds));
+        let r = with_cpu(&srv, || {
+            drive(&[
+                "hpr".into(),
+                format!("--base={base}"),
+                format!("--first={}", plan.hpr_warmup + round * plan.hpr_flows_per_round),
+                format!("--flows={}", plan.hpr_flows_per_round),
+                format!("--concurrency={}", plan.hpr_concurrency),
+                format!("--duration={}", plan.round_seconds),
+            ])
+        })?;
+        check_driver("HPR flows", &r, "failed", problems);
+        rounds.push(r);
+    }
+    let mut best = best_by(&rounds, "flowsPerSecond");
+    best["rounds"] = json!(rounds);
+    best["serverRssKb"] = json!(srv.rss_kb());
+    Ok(best)
 }
