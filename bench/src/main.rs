@@ -17,6 +17,7 @@ mod client;
 mod dataflow;
 mod fidelius;
 mod fixtures;
+mod format;
 mod hiu;
 mod hpr;
 mod inbox;

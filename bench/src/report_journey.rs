@@ -3,11 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::report::{cpu_per, num, target, x};
-
-fn f(v: &Value) -> Option<f64> {
-    v.as_f64()
-}
+use crate::format::{cpu_per, f, mb, num, target, x};
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> Value {
     match (a, b) {
@@ -309,13 +305,6 @@ fn times(ratio: &Value) -> String {
     match ratio.as_f64() {
         Some(r) if r > 0.0 => format!("{}×", num(&json!(1.0 / r), 0)),
         _ => "—".to_string(),
-    }
-}
-
-fn mb(kb: &Value) -> String {
-    match kb.as_f64() {
-        Some(k) => format!("{:.1} MB", k / 1024.0),
-        None => "—".to_string(),
     }
 }
 
