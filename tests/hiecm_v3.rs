@@ -54,7 +54,7 @@ async fn v3_session(sb: &TestSandbox) -> String {
     r.body["accessToken"].as_str().expect("accessToken").to_string()
 }
 
-/// A v3 call: session token, `REQUEST-ID`, `TIMESTAMP`, `X-CM-ID`, and `extra` headers.
+/// A v3 call under `/api/hiecm` (see [`TestSandbox::v3_call`]).
 async fn v3_call(
     sb: &TestSandbox,
     token: &str,
@@ -63,15 +63,7 @@ async fn v3_call(
     body: Value,
     extra: &[(&str, &str)],
 ) -> Reply {
-    let (auth, id, ts) = (format!("Bearer {token}"), rid(), chrono_now());
-    let mut headers = vec![
-        ("Authorization", auth.as_str()),
-        ("REQUEST-ID", id.as_str()),
-        ("TIMESTAMP", ts.as_str()),
-        ("X-CM-ID", "sbx"),
-    ];
-    headers.extend_from_slice(extra);
-    sb.send(method, &format!("{V3}{path}"), Some(&body), &headers).await
+    sb.v3_call(token, (method, &format!("{V3}{path}")), body, extra).await
 }
 
 impl Setup {

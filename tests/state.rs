@@ -49,9 +49,11 @@ struct Built {
     consent_request: String,
 }
 
-/// `Bearer <session of SBX_000001>` in the default workspace.
-async fn bearer(sb: &TestSandbox) -> String {
-    format!("Bearer {}", sb.session().await)
+/// `Bearer <session of SBX_000001>` under `prefix` (`""`: the default workspace, `/w/NAME`).
+async fn bearer(sb: &TestSandbox, prefix: &str) -> String {
+    let body = json!({"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET});
+    let r = sb.post(&format!("{prefix}/gateway/v0.5/sessions"), body).await;
+    format!("Bearer {}", r.ok()["accessToken"].as_str().unwrap())
 }
 
 /// Builds up one of everything the state file keeps, in the default workspace and in `team-a`.
@@ -67,13 +69,9 @@ async fn build_up(sb: &TestSandbox, hip: &Hip) -> Built {
     let created = sb.hpr(Paths::Abdm, HprStep::Create, create_body(&txn, "arjun.kept")).await;
     let hpr_id_number = created.ok()["hprIdNumber"].as_str().unwrap().to_string();
     // A bridge with a service of the client's own, in the workspace team-a.
-    let bearer = bearer(sb).await;
+    let own = bearer(sb, "").await;
     let team = |p: &str| format!("/w/team-a{p}");
-    let token = {
-        let body = json!({"clientId": "SBX_000001", "clientSecret": "sandbox-secret-0001"});
-        let r = sb.post(&team("/gateway/v0.5/sessions"), body).await;
-        format!("Bearer {}", r.ok()["accessToken"].as_str().unwrap())
-    };
+    let token = bearer(sb, "/w/team-a").await;
     let url = json!({"url": hip.url});
     let r =
         sb.send(Method::PATCH, &team("/gateway/v1/bridges"), Some(&url), &[("Authorization", &token)]).await;
@@ -89,7 +87,7 @@ async fn build_up(sb: &TestSandbox, hip: &Hip) -> Built {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     // In the default workspace: the bridge, linked care contexts and a consent over them.
-    let r = sb.send(Method::PATCH, "/gateway/v1/bridges", Some(&url), &[("Authorization", &bearer)]).await;
+    let r = sb.send(Method::PATCH, "/gateway/v1/bridges", Some(&url), &[("Authorization", &own)]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let seed = json!({"hipId": HIP1, "abhaAddress": ASHA, "patientReference": "MR-KEPT",
         "careContexts": [{"referenceNumber": "OP-KEPT", "display": "OPD 2024"}]});
@@ -151,11 +149,7 @@ async fn assert_kept(sb: &TestSandbox, hip: &Hip, built: &Built, kept: bool) {
         built.hpr_id_number
     );
     // The team's service, and its bridge: a share in team-a reaches the HIP.
-    let token = {
-        let body = json!({"clientId": "SBX_000001", "clientSecret": "sandbox-secret-0001"});
-        let r = sb.post("/w/team-a/gateway/v0.5/sessions", body).await;
-        format!("Bearer {}", r.ok()["accessToken"].as_str().unwrap())
-    };
+    let token = bearer(sb, "/w/team-a").await;
     let services = sb
         .send(Method::GET, "/w/team-a/gateway/v1/bridges/getServices", None, &[("Authorization", &token)])
         .await;
@@ -230,7 +224,7 @@ async fn answered_creations_survive_a_sigkill_mid_load() {
     let file = StateFile::new();
     let hip = Hip::start().await;
     let mut sb = TestSandbox::serve_binary_state(&file.0);
-    let bearer = bearer(&sb).await;
+    let bearer = bearer(&sb, "").await;
     let url = json!({"url": hip.url});
     sb.send(Method::PATCH, "/gateway/v1/bridges", Some(&url), &[("Authorization", &bearer)]).await.ok();
     let seed = json!({"hipId": HIP1, "abhaAddress": ASHA, "patientReference": "MR-LOAD",

@@ -320,7 +320,7 @@ async fn open_credentials_take_a_clients_own_id_and_fixtures_credentials_do_not(
     sb.post("/gateway/v0.5/sessions", own).await.refused(401, "clientSecret", "client-credentials");
 }
 
-/// A v3 call in workspace `ws` (`""`: the bare paths) with the session `token` and `extra` headers.
+/// A v3 call under `/w/{ws}/api/hiecm` (see [`TestSandbox::v3_call`]).
 async fn v3_in(
     sb: &TestSandbox,
     ws: &str,
@@ -329,16 +329,7 @@ async fn v3_in(
     body: Value,
     extra: &[(&str, &str)],
 ) -> Reply {
-    let prefix = if ws.is_empty() { String::new() } else { format!("/w/{ws}") };
-    let (auth, id, ts) = (format!("Bearer {token}"), uuid::Uuid::new_v4().to_string(), chrono_now());
-    let mut headers = vec![
-        ("Authorization", auth.as_str()),
-        ("REQUEST-ID", id.as_str()),
-        ("TIMESTAMP", ts.as_str()),
-        ("X-CM-ID", "sbx"),
-    ];
-    headers.extend_from_slice(extra);
-    sb.send(method, &format!("{prefix}/api/hiecm{path}"), Some(&body), &headers).await
+    sb.v3_call(token, (method, &format!("/w/{ws}/api/hiecm{path}")), body, extra).await
 }
 
 #[tokio::test]

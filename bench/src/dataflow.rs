@@ -26,15 +26,8 @@ use crate::{session, stats};
 pub struct Args {
     #[arg(long)]
     pub base: String,
-    /// Round trips in flight at once.
-    #[arg(long, default_value_t = 32)]
-    pub concurrency: usize,
-    /// Stop starting round trips after this many seconds.
-    #[arg(long, default_value_t = 10.0)]
-    pub duration: f64,
-    /// Round trips at most.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub count: usize,
+    #[command(flatten)]
+    pub load: inbox::Load,
     /// Driver runtime threads (the HIP's inbox has one more).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -76,13 +69,13 @@ pub async fn run(args: Args) -> Result<Value, String> {
         mailbox: Mailbox::default(),
     });
     let mut workers = Vec::new();
-    for _ in 0..args.concurrency.max(1) {
+    for _ in 0..args.load.concurrency.max(1) {
         workers.push(tokio::spawn(work(hip.clone(), inbox.messages.clone(), addr)));
     }
 
     let h = hip.clone();
     let (latencies, mut failures, sample, seconds) =
-        inbox::round_trips(addr, (args.concurrency, args.count, args.duration), move |mut conn: Conn| {
+        inbox::round_trips(addr, args.load, move |mut conn: Conn| {
             let hip = h.clone();
             async move {
                 let outcome = one(&mut conn, &hip).await;
@@ -121,7 +114,7 @@ pub async fn run(args: Args) -> Result<Value, String> {
         "firstFailure": failures.first(),
         "refusedTokens": refused,
         "checkedOutcomes": checked,
-        "concurrency": args.concurrency,
+        "concurrency": args.load.concurrency,
         "bundleBytes": hip.bundle.len(),
         "seconds": seconds,
         "perSecond": n as f64 / seconds,

@@ -30,15 +30,8 @@ use crate::{bundle, stats};
 pub struct Args {
     #[arg(long)]
     pub base: String,
-    /// Round trips in flight at once.
-    #[arg(long, default_value_t = 32)]
-    pub concurrency: usize,
-    /// Stop starting round trips after this many seconds.
-    #[arg(long, default_value_t = 10.0)]
-    pub duration: f64,
-    /// Round trips at most.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub count: usize,
+    #[command(flatten)]
+    pub load: inbox::Load,
     /// Driver runtime threads (the HIU's inbox has one more).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -73,12 +66,12 @@ pub async fn run(args: Args) -> Result<Value, String> {
         mailbox: Mailbox::default(),
     });
     let mut workers = Vec::new();
-    for _ in 0..args.concurrency.max(1) {
+    for _ in 0..args.load.concurrency.max(1) {
         workers.push(tokio::spawn(work(hiu.clone(), inbox.messages.clone(), addr)));
     }
     let h = hiu.clone();
     let (latencies, mut failures, sample, seconds) =
-        inbox::round_trips(addr, (args.concurrency, args.count, args.duration), move |mut conn: Conn| {
+        inbox::round_trips(addr, args.load, move |mut conn: Conn| {
             let hiu = h.clone();
             async move {
                 let outcome = one(&mut conn, &hiu).await;
@@ -110,7 +103,7 @@ pub async fn run(args: Args) -> Result<Value, String> {
         "firstFailure": failures.first(),
         "refusedTokens": refused,
         "checkedOutcomes": checked,
-        "concurrency": args.concurrency,
+        "concurrency": args.load.concurrency,
         "seconds": seconds,
         "perSecond": n as f64 / seconds,
         "latencyMs": stats::latency(latencies),

@@ -235,12 +235,27 @@ impl Mailbox {
     }
 }
 
+/// How hard a round-trip driver pushes: round trips in flight at once, for how long new ones
+/// start, and how many at most.
+#[derive(clap::Args, Clone, Copy)]
+pub struct Load {
+    /// Round trips in flight at once.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Stop starting round trips after this many seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Round trips at most.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub count: usize,
+}
+
 /// Runs round trips in `concurrency` loops until `count` were started or `duration` passed;
 /// each loop has its own connection. Returns (latencies, failures, a sample of what `one`
 /// returned for checking).
 pub async fn round_trips<F, Fut>(
     addr: std::net::SocketAddr,
-    (concurrency, count, duration): (usize, usize, f64),
+    Load { concurrency, duration, count }: Load,
     one: F,
 ) -> Result<(Vec<Duration>, Vec<String>, Vec<String>, f64), String>
 where

@@ -26,15 +26,8 @@ use crate::{session, stats};
 pub struct Args {
     #[arg(long)]
     pub base: String,
-    /// Round trips in flight at once.
-    #[arg(long, default_value_t = 32)]
-    pub concurrency: usize,
-    /// Stop starting round trips after this many seconds.
-    #[arg(long, default_value_t = 10.0)]
-    pub duration: f64,
-    /// Round trips at most.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub count: usize,
+    #[command(flatten)]
+    pub load: inbox::Load,
     /// The envelope: v0.5 or v3.
     #[arg(long, default_value = "v0.5", value_parser = ["v0.5", "v3"])]
     pub version: String,
@@ -77,14 +70,14 @@ pub async fn run(args: Args) -> Result<Value, String> {
         mailbox: Mailbox::default(),
     });
     let mut workers = Vec::new();
-    for _ in 0..args.concurrency.max(1) {
+    for _ in 0..args.load.concurrency.max(1) {
         workers.push(tokio::spawn(on_shares(hip.clone(), inbox.messages.clone(), addr)));
     }
     let trigger = Arc::new(json!({"hipId": args.hip_id, "code": args.code,
         "abhaAddress": args.abha_address, "version": args.version}));
     let h = hip.clone();
     let (latencies, mut failures, sample, seconds) =
-        inbox::round_trips(addr, (args.concurrency, args.count, args.duration), move |mut conn: Conn| {
+        inbox::round_trips(addr, args.load, move |mut conn: Conn| {
             let (hip, trigger) = (h.clone(), trigger.clone());
             async move {
                 let outcome = async {
@@ -124,7 +117,7 @@ pub async fn run(args: Args) -> Result<Value, String> {
         "firstFailure": failures.first(),
         "refusedTokens": refused,
         "checkedOutcomes": checked,
-        "concurrency": args.concurrency,
+        "concurrency": args.load.concurrency,
         "seconds": seconds,
         "perSecond": n as f64 / seconds,
         "latencyMs": stats::latency(latencies),

@@ -187,6 +187,26 @@ impl TestSandbox {
         self.send(reqwest::Method::POST, paths.0, Some(&body), &headers).await
     }
 
+    /// A v3 call to `path`: the session `token`, a fresh `REQUEST-ID`, `TIMESTAMP`, `X-CM-ID:
+    /// sbx`, and the `extra` headers.
+    pub async fn v3_call(
+        &self,
+        token: &str,
+        (method, path): (reqwest::Method, &str),
+        body: Value,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let (auth, id, ts) = (format!("Bearer {token}"), uuid::Uuid::new_v4().to_string(), chrono_now());
+        let mut headers = vec![
+            ("Authorization", auth.as_str()),
+            ("REQUEST-ID", id.as_str()),
+            ("TIMESTAMP", ts.as_str()),
+            ("X-CM-ID", "sbx"),
+        ];
+        headers.extend_from_slice(extra);
+        self.send(method, path, Some(&body), &headers).await
+    }
+
     /// `GET path`.
     pub async fn get(&self, path: &str) -> Reply {
         self.send(reqwest::Method::GET, path, None, &[]).await
